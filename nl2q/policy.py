@@ -1,0 +1,15 @@
+"""The safety policy a query must pass before anything runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Read-only by default. Limits bound every dry run."""
+
+    allow_writes: bool = False
+    max_rows: int = 1000
+    preview_rows: int = 10
+    timeout_s: float = 5.0

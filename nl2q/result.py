@@ -1,0 +1,155 @@
+"""What a compile returns: the query, its diagnostics, every round, the dry run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a query, written for a model and a person alike."""
+
+    code: str
+    message: str
+    severity: Severity = "error"
+    line: int | None = None
+    col: int | None = None
+    start: int | None = None
+    end: int | None = None
+    hint: str = ""
+    stage: str = "check"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def render(self, query: str | None = None) -> str:
+        """``line 1, col 8: message. hint`` plus the query line with the span underlined."""
+        where = f"line {self.line}, col {self.col}: " if self.line is not None else ""
+        text = f"{self.severity} [{self.code}] {where}{self.message}"
+        if self.hint:
+            text += f" Hint: {self.hint}"
+        if query is not None and self.start is not None:
+            text += "\n" + underline(query, self.start, self.end if self.end is not None else self.start + 1)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def underline(query: str, start: int, end: int) -> str:
+    """The line of ``query`` holding ``start`` with ``^`` under [start, end)."""
+    line_start = query.rfind("\n", 0, start) + 1
+    line_end = query.find("\n", start)
+    line_end = len(query) if line_end < 0 else line_end
+    end = max(start + 1, min(end, line_end))
+    return "  " + query[line_start:line_end] + "\n  " + " " * (start - line_start) + "^" * (end - start)
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset."""
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, col
+
+
+@dataclass
+class DryRun:
+    """Outcome of running the query on a real engine, bounded."""
+
+    ok: bool
+    engine: str
+    mode: str  # "run" or "explain"
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    row_count: int | None = None
+    capped: bool = False
+    plan: str | None = None
+    elapsed_ms: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows"] = [[_jsonable(v) for v in row] for row in self.rows]
+        return d
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+@dataclass
+class Round:
+    """One model call and what the checks said of its output."""
+
+    index: int
+    kind: Literal["generate", "repair"]
+    prompt: list[dict[str, str]]
+    raw_output: str
+    query: str
+    diagnostics: list[Diagnostic]
+    finish: str
+    constrained: bool
+    prompt_tokens: int
+    output_tokens: int
+    decode_ms: float
+    check_ms: float
+    dry_run: DryRun | None = None
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.query) and not any(d.is_error for d in self.diagnostics)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["valid"] = self.valid
+        d["diagnostics"] = [x.to_dict() for x in self.diagnostics]
+        d["dry_run"] = self.dry_run.to_dict() if self.dry_run else None
+        return d
+
+
+@dataclass
+class CompileResult:
+    """The final query with everything that led to it."""
+
+    question: str
+    target: str
+    dialect: str
+    query: str
+    valid: bool
+    diagnostics: list[Diagnostic]
+    rounds: list[Round]
+    dry_run: DryRun | None
+    timings: dict[str, float]
+    tokens: dict[str, int]
+    model: str
+    config: dict[str, Any]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    def explain(self) -> str:
+        """Human-readable diagnostics, one per line, with the span underlined."""
+        return "\n".join(d.render(self.query or None) for d in self.diagnostics)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "query": self.query,
+            "target": self.target,
+            "dialect": self.dialect,
+            "valid": self.valid,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "rounds": [r.to_dict() for r in self.rounds],
+            "dry_run": self.dry_run.to_dict() if self.dry_run else None,
+            "timings": self.timings,
+            "tokens": self.tokens,
+            "model": self.model,
+            "config": self.config,
+        }
