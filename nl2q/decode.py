@@ -128,10 +128,11 @@ class TransformersModel(Model):
         self.defaults = defaults or Sampling()
         t0 = time.perf_counter()
         try:
-            self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
-            self.model = model or AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-        except OSError as e:
-            raise ModelError(f"cannot load model {path}: {e}", "pass a local model directory or an installed model id") from e
+            self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(str(path))
+            self.model = model if model is not None else AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"cannot load model {path}: {str(e).splitlines()[0]}",
+                             "pass a local model directory or a model id already in the local Hugging Face cache") from e
         self.model.eval()
         self.load_ms = (time.perf_counter() - t0) * 1000
         self._lltok = None
@@ -299,6 +300,8 @@ def load_model(spec: str | Model | None = None) -> Model:
     spec = spec or DEFAULT_MODEL
     if spec in _LOADED:
         return _LOADED[spec]
+    if spec != DEFAULT_MODEL and ("/" in spec or spec.startswith(".")) and not Path(spec).is_dir():
+        raise ModelError(f"model directory not found: {spec}", "pass a transformers model directory, or omit --model for the default")
     if spec == DEFAULT_MODEL:
         # The 135M model loops under greedy decoding without a mild repetition penalty.
         model = TransformersModel(default_model_dir(), name=DEFAULT_MODEL, defaults=Sampling(repetition_penalty=1.1))

@@ -21,16 +21,17 @@ class Dialect:
     executor: str
     sqlglot: str | None = None
     functions: tuple[str, ...] = ()
+    nullary_functions: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     atoms: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def allowed_functions(self) -> frozenset[str]:
-        return frozenset(f.upper() for f in self.functions)
+        return frozenset(f.upper() for f in self.functions + self.nullary_functions)
 
 
-_FIELDS = {"name", "target", "title", "executor", "sqlglot", "functions", "types", "atoms"}
+_FIELDS = {"name", "target", "title", "executor", "sqlglot", "functions", "nullary_functions", "types", "atoms"}
 
 
 @cache
@@ -41,7 +42,7 @@ def get_dialect(name: str) -> Dialect:
         raise DialectError(f"unknown dialect {name!r}", f"choose one of: {', '.join(available_dialects())}")
     raw = tomllib.loads(path.read_text())
     known = {k: v for k, v in raw.items() if k in _FIELDS}
-    for key in ("functions", "types"):
+    for key in ("functions", "nullary_functions", "types"):
         known[key] = tuple(known.get(key, ()))
     return Dialect(**known, extra={k: v for k, v in raw.items() if k not in _FIELDS})
 

@@ -35,6 +35,7 @@ def alternatives(options: Iterable[str]) -> str:
 
 @cache
 def _sql_keywords(sqlglot_dialect: str) -> frozenset[str]:
+    """Every word of every keyword: names spelt like one are quoted."""
     from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 
     tokenizer = SqlglotDialect.get_or_raise(sqlglot_dialect).tokenizer_class
@@ -45,6 +46,89 @@ def sql_identifier(name: str, dialect: Dialect) -> str:
     """How ``name`` must be spelt in a query: bare when it can be, double-quoted otherwise."""
     bare = name.isascii() and name.isidentifier() and name.upper() not in _sql_keywords(dialect.sqlglot or "")
     return name if bare else '"' + name.replace('"', '""') + '"'
+
+
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_WORD = _LOWER + "0123456789_"
+
+
+def _char_class(chars: Iterable[str]) -> str:
+    """A regex character class, runs written as ranges: [a-mo-z]."""
+    codes = sorted({ord(c) for c in chars})
+    if len(codes) == 1:
+        return chr(codes[0])
+    runs: list[list[int]] = []
+    for c in codes:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "[" + "".join(chr(a) if a == b else f"{chr(a)}{chr(b)}" if b == a + 1 else f"{chr(a)}-{chr(b)}" for a, b in runs) + "]"
+
+
+def words_excluding(excluded: Iterable[str], max_len: int, first: str = _LOWER, rest: str = _WORD) -> str:
+    """A regex for words of ``first`` then ``rest`` characters, 1..max_len long, except ``excluded``.
+
+    The decoding regex dialect has no lookarounds, so the exclusion is spelt out
+    over a trie of the excluded words.
+    """
+    trie: dict = {}
+    for word in excluded:
+        if 0 < len(word) <= max_len and word[0] in first and all(c in rest for c in word[1:]):
+            node = trie
+            for ch in word:
+                node = node.setdefault(ch, {})
+            node["$"] = True
+
+    def node_regex(node: dict, depth: int) -> str | None:
+        """Regex for the continuations of this trie node's prefix; None if there are none."""
+        ends_here = depth > 0 and not node.get("$")
+        alts = []
+        if depth < max_len:
+            children = sorted(k for k in node if k != "$")
+            others = [c for c in (first if depth == 0 else rest) if c not in children]
+            if others:
+                tail = max_len - depth - 1
+                alts.append(_char_class(others) + (f"{_char_class(rest)}{{0,{tail}}}" if tail else ""))
+            for ch in children:
+                sub = node_regex(node[ch], depth + 1)
+                if sub is not None:
+                    alts.append(ch + sub)
+        if not alts:
+            return "" if ends_here else None
+        return f"(?:{'|'.join(alts)})" + ("?" if ends_here else "")
+
+    return node_regex(trie, 0) or ""
+
+
+@cache
+def reserved_words(dialect: Dialect) -> frozenset[str]:
+    """Words an alias must not be: the grammar's own keywords, and those sqlglot refuses as aliases."""
+    import re
+
+    from sqlglot.dialects.dialect import Dialect as SqlglotDialect
+
+    d = SqlglotDialect.get_or_raise(dialect.sqlglot or "")
+    p = d.parser_class
+    usable = p.TABLE_ALIAS_TOKENS & p.ALIAS_TOKENS & p.ID_VAR_TOKENS
+    words = {
+        w.lower()
+        for key, token in d.tokenizer_class.KEYWORDS.items()
+        for w in key.split()
+        if w.replace("_", "").isalpha() and (len(key.split()) > 1 or token not in usable)
+    }
+    words |= {w.lower() for w in re.findall(r'"([A-Z_]+)"', base_grammar("sql"))}
+    return frozenset(words)
+
+
+@cache
+def alias_terminals(dialect: Dialect) -> tuple[str, ...]:
+    """Alias terminals that can never spell a reserved word in lower case."""
+    keywords = reserved_words(dialect)
+    return (
+        f"ALIAS: /{words_excluding(keywords, 3, rest=_LOWER)}|[a-z]{{1,3}}[0-9]|T[0-9]{{1,2}}/",
+        f"NAME_ALIAS: /{words_excluding(keywords, 30)}/",
+    )
 
 
 def specialise_sql(schema: SqlSchema, dialect: Dialect) -> str:
@@ -61,8 +145,10 @@ def specialise_sql(schema: SqlSchema, dialect: Dialect) -> str:
             f'{lit(t.name)} "." ({alternatives(lit(c) for c in t.columns)})' for t in schema.tables.values() if t.columns
         ),
         "function_name: " + alternatives(lark_literal(f) for f in dialect.functions),
+        "nullary_function: " + alternatives(lark_literal(f) for f in dialect.nullary_functions),
         "type_name: " + alternatives(lark_literal(t) for t in dialect.types),
         "dialect_atom: " + (dialect.atoms or '"CURRENT_TIMESTAMP"'),
+        *alias_terminals(dialect),
     ]
     header = f"// specialised for dialect {dialect.name}: {len(schema.tables)} tables\n"
     return base_grammar("sql") + "\n" + header + "\n".join(rules) + "\n"

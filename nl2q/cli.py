@@ -1,0 +1,125 @@
+"""Command line: ``nl2q ask``, ``nl2q bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import Nl2qError
+from .result import CompileResult
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .compiler import Compiler, Stages
+    from .policy import Policy
+
+    if args.db is None:
+        raise Nl2qError("nothing to query", "pass --db PATH to a DuckDB or SQLite database")
+    if not Path(args.db).is_file():
+        raise Nl2qError(f"database not found: {args.db}", "check the path; `make demo` writes fixtures/ops.duckdb")
+    policy = Policy(max_rows=args.max_rows, timeout_s=args.timeout)
+    compiler = Compiler(args.model, policy=policy, stages=Stages.named(args.config),
+                        max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens)
+    result = compiler.compile(args.question, schema=args.db, target="sql", dialect=args.dialect)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+    else:
+        print(render(result))
+    return 0 if result.valid else 1
+
+
+def render(result: CompileResult) -> str:
+    """The query, its diagnostics and a preview of the rows, for a terminal."""
+    lines = [f"-- {result.target}/{result.dialect}, model {result.model}, "
+             f"{len(result.rounds)} round(s), {'valid' if result.valid else 'NOT valid'}"]
+    lines.append(result.query or "(no query)")
+    if result.diagnostics:
+        lines += ["", result.explain()]
+    if result.dry_run and result.dry_run.ok and result.dry_run.mode == "run":
+        dr = result.dry_run
+        lines += ["", table(dr.columns, dr.rows)]
+        count = f"more than {len(dr.rows)}" if dr.capped else str(dr.row_count)
+        lines.append(f"({count} row(s), {dr.elapsed_ms:.1f} ms on {dr.engine})")
+    return "\n".join(lines)
+
+
+def table(columns: list[str], rows: list[list[Any]], width: int = 32) -> str:
+    cells = [[_cell(c, width) for c in columns]] + [[_cell(v, width) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    fmt = lambda row: " | ".join(v.ljust(w) for v, w in zip(row, widths))  # noqa: E731
+    return "\n".join([fmt(cells[0]), "-+-".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]])
+
+
+def _cell(value: Any, width: int) -> str:
+    text = "NULL" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    bench = Path(__file__).resolve().parent.parent / "eval" / "perf.py"
+    if not bench.is_file():
+        raise Nl2qError("the benchmark script eval/perf.py is not in this installation", "run it from a source checkout")
+    import runpy
+
+    sys.argv = [str(bench)] + args.rest
+    runpy.run_path(str(bench), run_name="__main__")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="nl2q", description="Natural language to checked queries.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="compile a question into a checked query and dry-run it")
+    ask.add_argument("question")
+    ask.add_argument("--db", help="DuckDB or SQLite database file")
+    ask.add_argument("--dialect", help="SQL dialect (default: the database's engine)")
+    ask.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help="model directory or name (default: smollm2-135m)")
+    ask.add_argument("--max-repairs", type=int, default=3)
+    ask.add_argument("--max-new-tokens", type=int, default=256)
+    ask.add_argument("--max-rows", type=int, default=1000, help="row cap for the dry run")
+    ask.add_argument("--timeout", type=float, default=5.0, help="dry-run timeout in seconds")
+    ask.add_argument("--config", default="repair", help="raw | constrained | repair (default)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.set_defaults(func=_ask)
+    bench = sub.add_parser("bench", help="run eval/perf.py (speed and memory figures)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_bench)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _quiet()
+    try:
+        return args.func(args)
+    except Nl2qError as e:
+        print(f"nl2q: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _quiet() -> None:
+    """Library chatter (progress bars, load warnings) would bury the answer."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
