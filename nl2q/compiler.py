@@ -100,8 +100,8 @@ class Compiler:
                 empty_retry_used = True
             else:
                 failing.append(normalise(round_.query))
-                if any(d.code == "repair.repeated" for d in round_.diagnostics):
-                    break
+                if empty_retry_used or any(d.code == "repair.repeated" for d in round_.diagnostics):
+                    break  # a valid (empty) answer is already in hand, or the model is stuck
             messages = repair_messages(base, language=bound.language, query=round_.query,
                                        diagnostics=round_.diagnostics, earlier=[r.query for r in rounds[:-1]])
 

@@ -98,10 +98,11 @@ class ScriptedModel(Model):
 
     name = "scripted"
 
-    def __init__(self, outputs: Sequence[str]) -> None:
+    def __init__(self, outputs: Sequence[str | Generation]) -> None:
         super().__init__()
         self.outputs = list(outputs)
         self.calls: list[Messages] = []
+        self.constrained_calls: list[bool] = []
 
     def _compile(self, grammar: str, key: str) -> Constraint:
         validate(grammar)
@@ -109,10 +110,13 @@ class ScriptedModel(Model):
 
     def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None) -> Generation:
         self.calls.append(messages)
+        self.constrained_calls.append(constraint is not None)
         if not self.outputs:
             raise ModelError("scripted model ran out of outputs")
-        text = self.outputs.pop(0)
-        return Generation(text, "eos", sum(len(m["content"]) for m in messages), len(text.split()), 0.0, constraint is not None)
+        out = self.outputs.pop(0)
+        if isinstance(out, Generation):
+            return out
+        return Generation(out, "eos", sum(len(m["content"]) for m in messages), len(out.split()), 0.0, constraint is not None)
 
 
 class TransformersModel(Model):

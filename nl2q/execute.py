@@ -20,6 +20,17 @@ DUCKDB_SAFE_CONFIG = {
 }
 
 
+def open_duckdb(path: str | Path) -> Any:
+    """A read-only DuckDB connection with external access off.
+
+    Every connection nl2q opens to a file uses this one configuration: DuckDB refuses
+    two connections to one file with different configurations in one process.
+    """
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=True, config=dict(DUCKDB_SAFE_CONFIG))
+
+
 class Executor(ABC):
     engine: str
     has_data: bool = True
@@ -80,7 +91,7 @@ class DuckDBExecutor(Executor):
                 self.con.execute(ddl)
             self.has_data = False
         elif isinstance(source, (str, Path)):
-            self.con = duckdb.connect(str(source), read_only=True, config=dict(DUCKDB_SAFE_CONFIG))
+            self.con = open_duckdb(source)
         else:
             self.con, self._owned = source, False
         if self._owned:

@@ -182,7 +182,7 @@ def load_schema(source: Any) -> tuple[SqlSchema, Engine | None, Any]:
         return source, None, None
     if isinstance(source, sqlite3.Connection):
         return from_sqlite(source), "sqlite", source
-    if type(source).__module__.startswith("duckdb"):
+    if _is_duckdb_connection(source):
         return from_duckdb(source), "duckdb", source
     if isinstance(source, dict):
         if "table_names_original" in source:
@@ -212,3 +212,11 @@ def load_schema(source: Any) -> tuple[SqlSchema, Engine | None, Any]:
         f"unsupported schema source of type {type(source).__name__}",
         "pass a DuckDB/SQLite path or connection, a {table: {column: type}} mapping or a Spider tables.json entry",
     )
+
+
+def _is_duckdb_connection(source: Any) -> bool:
+    try:
+        import duckdb
+    except ImportError:
+        return False
+    return isinstance(source, duckdb.DuckDBPyConnection)

@@ -24,6 +24,9 @@ class GrammarSampler:
         for rule in self.parser.rules:
             self.rules.setdefault(rule.origin.name, []).append(list(rule.expansion))
         self.terminals = {t.name: t.pattern for t in self.parser.terminals}
+        self.regexes = {
+            name: st.from_regex(p.value, fullmatch=True) for name, p in self.terminals.items() if not isinstance(p, PatternStr)
+        }
 
     @cached_property
     def height(self) -> dict[str, int]:
@@ -63,6 +66,6 @@ class GrammarSampler:
                 if isinstance(pattern, PatternStr):
                     out.append(pattern.value)
                 else:
-                    out.append(draw(st.from_regex(pattern.value, fullmatch=True)))
+                    out.append(draw(self.regexes[sym.name]))
             else:
                 self._expand(draw, sym.name, depth + 1, out)
