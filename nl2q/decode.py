@@ -45,7 +45,15 @@ class Generation:
     constrained: bool
     accepting: bool = True
     error: str = ""
+    prefill_ms: float = 0.0
     mask_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def ms_per_token(self) -> float | None:
+        """Decode time per generated token after the prompt's prefill."""
+        if self.output_tokens < 2:
+            return None
+        return (self.elapsed_ms - self.prefill_ms) / (self.output_tokens - 1)
 
     @property
     def truncated(self) -> bool:
@@ -190,10 +198,13 @@ class TransformersModel(Model):
         t0 = time.perf_counter()
         inputs = torch.tensor([prompt])
         past = None
+        prefill_ms = 0.0
         with torch.no_grad():
-            for _ in range(max_new_tokens):
+            for step in range(max_new_tokens):
                 o = self.model(inputs, past_key_values=past, use_cache=True)
                 past = o.past_key_values
+                if step == 0:
+                    prefill_ms = (time.perf_counter() - t0) * 1000
                 logits = o.logits[0, -1, :].float()
                 if s.repetition_penalty != 1.0 and out:
                     seen = torch.tensor(sorted(set(out)))
@@ -227,6 +238,7 @@ class TransformersModel(Model):
             constrained=matcher is not None,
             accepting=accepting,
             error=error,
+            prefill_ms=prefill_ms,
             mask_ms=mask_ms,
         )
 

@@ -17,6 +17,7 @@ DUCKDB_SAFE_CONFIG = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    "lock_configuration": True,
 }
 
 
@@ -94,8 +95,6 @@ class DuckDBExecutor(Executor):
             self.con = open_duckdb(source)
         else:
             self.con, self._owned = source, False
-        if self._owned:
-            self.con.execute("SET lock_configuration = true")
 
     def explain(self, query: str) -> str:
         rows = self.con.cursor().execute("EXPLAIN " + query).fetchall()

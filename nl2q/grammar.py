@@ -110,7 +110,7 @@ def reserved_words(dialect: Dialect) -> frozenset[str]:
 
     d = SqlglotDialect.get_or_raise(dialect.sqlglot or "")
     p = d.parser_class
-    usable = p.TABLE_ALIAS_TOKENS & p.ALIAS_TOKENS & p.ID_VAR_TOKENS
+    usable = (p.TABLE_ALIAS_TOKENS & p.ALIAS_TOKENS & p.ID_VAR_TOKENS) - p.FUNC_TOKENS
     words = {
         w.lower()
         for key, token in d.tokenizer_class.KEYWORDS.items()
@@ -125,8 +125,9 @@ def reserved_words(dialect: Dialect) -> frozenset[str]:
 def alias_terminals(dialect: Dialect) -> tuple[str, ...]:
     """Alias terminals that can never spell a reserved word in lower case."""
     keywords = reserved_words(dialect)
+    short = keywords | {k.lower() for k in _sql_keywords(dialect.sqlglot or "") if len(k) <= 3}
     return (
-        f"ALIAS: /{words_excluding(keywords, 3, rest=_LOWER)}|[a-z]{{1,3}}[0-9]|T[0-9]{{1,2}}/",
+        f"ALIAS: /{words_excluding(short, 3, rest=_LOWER)}|[a-z]{{1,3}}[0-9]|T[0-9]{{1,2}}/",
         f"NAME_ALIAS: /{words_excluding(keywords, 30)}/",
     )
 

@@ -200,9 +200,9 @@ def load_schema(source: Any) -> tuple[SqlSchema, Engine | None, Any]:
                     return from_sqlite(con), engine, path
                 finally:
                     con.close()
-            import duckdb
+            from .execute import open_duckdb
 
-            with duckdb.connect(str(path), read_only=True) as dcon:
+            with open_duckdb(path) as dcon:
                 return from_duckdb(dcon), engine, path
         except Exception as e:
             if isinstance(e, sqlite3.Error) or type(e).__module__.startswith(("duckdb", "_duckdb")):
