@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import SchemaError
+from ..errors import SchemaError
 
 Engine = Literal["duckdb", "sqlite"]
 TypeClass = Literal["number", "text", "time", "bool", "other"]
@@ -200,7 +200,7 @@ def load_schema(source: Any) -> tuple[SqlSchema, Engine | None, Any]:
                     return from_sqlite(con), engine, path
                 finally:
                     con.close()
-            from .execute import open_duckdb
+            from ..execute.sql import open_duckdb
 
             with open_duckdb(path) as dcon:
                 return from_duckdb(dcon), engine, path

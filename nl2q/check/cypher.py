@@ -1,0 +1,504 @@
+"""Cypher checks on the parse tree of the grammar's check variant: policy, dialect, schema, scope.
+
+A reversed relationship arrow that only fits the other way round is corrected and
+reported; everything else is a diagnostic with a position and a hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Iterable, Iterator
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..dialect import Dialect
+from ..grammar import cypher_check_grammar
+from ..policy import Policy
+from ..result import Diagnostic, position
+from ..schema.graph import GraphSchema
+from . import hidden_characters, suggestion
+
+WRITE_CLAUSES = {
+    "create_clause": "CREATE", "merge_clause": "MERGE", "set_clause": "SET", "delete_clause": "DELETE",
+    "remove_clause": "REMOVE", "foreach_clause": "FOREACH",
+}
+READ_PROCEDURES = frozenset({
+    "db.labels", "db.relationshiptypes", "db.propertykeys", "db.schema.visualization",
+    "db.schema.nodetypeproperties", "db.schema.reltypeproperties",
+})
+CONSTRUCT_NAMES = {
+    "shortest_path": "shortestPath()/allShortestPaths()",
+    "count_subquery": "COUNT { } subqueries",
+    "pattern_comprehension": "pattern comprehensions [(a)-->(b) | b.x]",
+}
+
+
+@cache
+def parser() -> Lark:
+    return Lark(cypher_check_grammar(), parser="earley", propagate_positions=True)
+
+
+@dataclass
+class Binding:
+    kind: str  # node, rel, path, value
+    labels: frozenset[str] = frozenset()
+
+
+@dataclass
+class CypherCheck:
+    tree: Tree | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    corrected: str | None = None
+    writes: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.tree is not None and not any(d.is_error for d in self.diagnostics)
+
+
+def check_cypher(text: str, schema: GraphSchema, dialect: Dialect, policy: Policy = Policy(),
+                 parameters: Iterable[str] = ()) -> CypherCheck:
+    diags = hidden_characters(text)
+    body = text.strip().rstrip(";").rstrip()
+    try:
+        tree = parser().parse(body)
+    except UnexpectedInput as e:
+        return CypherCheck(None, diags + [_syntax(body, e)])
+    checker = _Checker(body, schema, dialect, policy, set(parameters))
+    checker.run(tree)
+    corrected = checker.corrected()
+    return CypherCheck(tree, diags + checker.diags, corrected, checker.writes)
+
+
+def _syntax(text: str, e: UnexpectedInput) -> Diagnostic:
+    offset = getattr(e, "pos_in_stream", None)
+    if isinstance(e, UnexpectedEOF) or offset is None:
+        offset = len(text)
+    line, col = position(text, min(offset, len(text)))
+    expected = sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or [])
+    shown = [x.strip('"').rstrip("i").strip('"') for x in expected if not x.startswith(("_", "__"))][:8]
+    near = text[offset:offset + 12].split("\n")[0] if offset < len(text) else "end of query"
+    return Diagnostic("syntax.error", f"unexpected {near!r}", line=line, col=col, start=offset,
+                      end=min(len(text), offset + max(1, len(near) if offset < len(text) else 1)),
+                      hint=("expected one of: " + ", ".join(shown)) if shown else "check the Cypher syntax",
+                      stage="parse")
+
+
+def _tokens(tree: Tree, kind: str) -> list[Token]:
+    return [t for t in tree.children if isinstance(t, Token) and t.type == kind]
+
+
+def _first(tree: Tree, rule: str) -> Tree | None:
+    return next((c for c in tree.children if isinstance(c, Tree) and c.data == rule), None)
+
+
+def _name(tok: Token) -> str:
+    v = str(tok)
+    return v[1:-1] if v.startswith("`") else v
+
+
+def _subtrees(tree: Tree, stop: set[str] = frozenset()) -> Iterator[Tree]:
+    """Pre-order subtrees, not descending into rules named in ``stop`` (yielded, not entered)."""
+    yield tree
+    for c in tree.children:
+        if isinstance(c, Tree):
+            if c.data in stop:
+                yield c
+            else:
+                yield from _subtrees(c, stop)
+
+
+class _Checker:
+    def __init__(self, text: str, schema: GraphSchema, dialect: Dialect, policy: Policy, params: set[str]) -> None:
+        self.text, self.schema, self.dialect, self.policy, self.params = text, schema, dialect, policy, params
+        self.diags: list[Diagnostic] = []
+        self.edits: list[tuple[int, int, str]] = []
+        self.writes = False
+        self.constructs = set(dialect.extra.get("constructs", []))
+        self.replacements: dict[str, str] = dict(dialect.extra.get("replacements", {}))
+        self.functions = {f.lower() for f in dialect.functions}
+
+    # -------------------------------------------------------------- output
+
+    def add(self, code: str, message: str, node: Tree | Token | None = None, *, severity: str = "error",
+            hint: str = "", stage: str = "check") -> None:
+        start = end = None
+        if isinstance(node, Token):
+            start, end = node.start_pos, node.end_pos
+        elif isinstance(node, Tree) and not node.meta.empty:
+            start, end = node.meta.start_pos, node.meta.end_pos
+        line, col = position(self.text, start) if start is not None else (None, None)
+        self.diags.append(Diagnostic(code, message, severity=severity, line=line, col=col, start=start, end=end,
+                                     hint=hint, stage=stage))  # type: ignore[arg-type]
+
+    def corrected(self) -> str | None:
+        if not self.edits:
+            return None
+        text = self.text
+        for start, end, new in sorted(self.edits, reverse=True):
+            text = text[:start] + new + text[end:]
+        return text
+
+    # -------------------------------------------------------------- walk
+
+    def run(self, tree: Tree) -> None:
+        self.policy_and_dialect(tree)
+        for single in _subtrees(tree):
+            if single.data == "single_query":
+                self.single_query(single, {})
+
+    def policy_and_dialect(self, tree: Tree) -> None:
+        for node in _subtrees(tree):
+            kind = node.data
+            if kind in WRITE_CLAUSES:
+                self.writes = True
+                if not self.policy.allow_writes:
+                    self.add("policy.write", f"{WRITE_CLAUSES[kind]} writes to the graph; the policy is read-only",
+                             node, hint="only MATCH/WITH/UNWIND/RETURN queries are allowed", stage="policy")
+            elif kind == "load_csv_clause":
+                self.add("policy.statement", "LOAD CSV reads files or URLs and is never allowed", node,
+                         hint="query the graph only", stage="policy")
+            elif kind == "call_clause":
+                proc = ".".join(str(t) for t in _first(node, "procedure_name").children)  # type: ignore[union-attr]
+                if proc.lower() not in READ_PROCEDURES:
+                    self.add("policy.procedure", f"procedure {proc} may write or reach outside the graph", node,
+                             hint="use MATCH patterns instead of procedures", stage="policy")
+            elif kind == "call_subquery" and self.dialect.name != "neo4j":
+                self.add("dialect.unsupported", f"CALL {{ }} subqueries are not supported in {self.dialect.title}",
+                         node, hint="use WITH to chain parts", stage="policy")
+            elif kind in CONSTRUCT_NAMES and kind not in self.constructs:
+                hint = self.replacements.get("shortestPath", "") if kind == "shortest_path" else ""
+                self.add("dialect.unsupported", f"{CONSTRUCT_NAMES[kind]} are not supported in {self.dialect.title}",
+                         node, hint=hint or "rewrite it with MATCH and WITH")
+            elif kind == "function_call":
+                self.function(node)
+            elif kind == "var_length":
+                ints = _tokens(node, "INT")
+                text = self.text[node.meta.start_pos:node.meta.end_pos] if not node.meta.empty else "*"
+                if ".." in text and (len(ints) < 2 and not text.rstrip().endswith(tuple("0123456789")) or not ints):
+                    self.add("policy.unbounded_path", f"variable-length relationship {text} has no upper bound", node,
+                             hint="bound it, e.g. *1..5", stage="policy")
+                elif ".." not in text and not ints:
+                    self.add("policy.unbounded_path", "variable-length relationship * has no upper bound", node,
+                             hint="bound it, e.g. *1..5", stage="policy")
+            elif kind == "node_labels" and self.dialect.name == "ladybug" and len(node.children) > 1:
+                self.add("dialect.unsupported", f"a node has one label in {self.dialect.title}; (n:A:B) means A or B there",
+                         node, hint="use a single label")
+
+    def function(self, node: Tree) -> None:
+        fn = _first(node, "function_name")
+        name = ".".join(_name(t) for t in fn.children)  # type: ignore[union-attr]
+        if name.lower() in self.functions:
+            if name.lower() == "substring" and self.dialect.name == "ladybug":
+                self.add("dialect.caution", "substring() counts from 1 in Ladybug, from 0 in Neo4j", fn,
+                         severity="warning", hint="substring(s, 1, 3) is the first three characters here")
+            return
+        hint = self.replacements.get(name) or self.replacements.get(name.lower()) or \
+            suggestion(name, self.dialect.functions, "function")
+        self.add("dialect.function", f"function {name}() is not available in {self.dialect.title}", fn, hint=hint)
+
+    # -------------------------------------------------------------- scopes
+
+    def single_query(self, tree: Tree, outer: dict[str, Binding]) -> None:
+        scope = dict(outer)
+        for child in tree.children:
+            if not isinstance(child, Tree):
+                continue
+            clause = child.children[0] if child.data == "clause" and child.children else child
+            if not isinstance(clause, Tree):
+                continue
+            if clause.data == "match_clause":
+                self.pattern(_first(clause, "pattern"), scope)
+                where = _first(clause, "where_clause")
+                if where is not None:
+                    self.expr(where, scope)
+            elif clause.data == "unwind_clause":
+                self.expr(clause.children[0], scope)
+                scope[str(_tokens(clause, "VARIABLE")[0])] = Binding("value")
+            elif clause.data in ("with_clause", "return_clause"):
+                projection = _first(clause, "projection")
+                scope = self.projection(projection, scope)  # type: ignore[arg-type]
+                where = _first(clause, "where_clause")
+                if where is not None:
+                    self.expr(where, scope)
+            elif clause.data == "write_clause":
+                for sub in clause.children:
+                    if not isinstance(sub, Tree):
+                        continue
+                    if sub.data in ("create_clause", "merge_clause"):
+                        self.pattern(_first(sub, "pattern"), scope)
+                    elif sub.data in ("load_csv_clause", "call_clause"):
+                        scope.update({str(v): Binding("value") for v in _tokens(sub, "VARIABLE")})
+                    else:
+                        self.expr(sub, scope)
+
+    def projection(self, proj: Tree, scope: dict[str, Binding]) -> dict[str, Binding]:
+        items = _first(proj, "projection_items")
+        new: dict[str, Binding] = {}
+        star = items is not None and not any(isinstance(c, Tree) for c in items.children)
+        if star:
+            new = dict(scope)
+        for item in (items.children if items is not None else []):
+            if not isinstance(item, Tree):
+                continue
+            expr = item.children[0]
+            self.expr(expr, scope)
+            alias = _tokens(item, "VARIABLE")
+            var = self.bare_variable(expr)
+            if alias:
+                new[str(alias[0])] = scope.get(var, Binding("value")) if var else Binding("value")
+            elif var and var in scope:
+                new[var] = scope[var]
+        visible = {**scope, **new}
+        for rule in ("order_by", "skip", "limit"):
+            part = _first(proj, rule)
+            if part is not None:
+                self.expr(part, visible)
+        return new
+
+    @staticmethod
+    def bare_variable(expr: Tree | Token) -> str | None:
+        node = expr
+        while isinstance(node, Tree) and len(node.children) == 1:
+            node = node.children[0]
+        return str(node) if isinstance(node, Token) and node.type == "VARIABLE" else None
+
+    # -------------------------------------------------------------- patterns
+
+    def pattern(self, pattern: Tree | None, scope: dict[str, Binding]) -> None:
+        if pattern is None:
+            return
+        for part in pattern.children:
+            if not isinstance(part, Tree):
+                continue
+            path_var = _tokens(part, "VARIABLE")
+            for element in _subtrees(part, {"pattern_element"}):
+                if element.data == "pattern_element":
+                    self.element(element, scope)
+            if path_var:
+                scope[str(path_var[0])] = Binding("path")
+
+    def element(self, element: Tree, scope: dict[str, Binding]) -> None:
+        nodes: list[frozenset[str]] = []
+        kids = [c for c in element.children if isinstance(c, Tree)]
+        for child in kids:
+            if child.data == "node_pattern":
+                nodes.append(self.node(child, scope))
+        rels = [c for c in kids if c.data == "relationship"]
+        for i, rel in enumerate(rels):
+            self.relationship(rel, nodes[i], nodes[i + 1], scope)
+
+    def node(self, node: Tree, scope: dict[str, Binding]) -> frozenset[str]:
+        var = _tokens(node, "VARIABLE")
+        labels_tree = _first(node, "node_labels")
+        labels: set[str] = set()
+        if labels_tree is not None:
+            for lab in labels_tree.children:
+                if isinstance(lab, Tree):
+                    tok = lab.children[0]
+                    name = _name(tok)  # type: ignore[arg-type]
+                    if name in self.schema.labels:
+                        labels.add(name)
+                    else:
+                        self.add("schema.unknown_label", f"label :{name} does not exist", tok,
+                                 hint=suggestion(name, self.schema.labels, "label"))
+        if var:
+            v = str(var[0])
+            prior = scope.get(v)
+            if prior and not labels:
+                labels = set(prior.labels)
+            scope[v] = Binding("node", frozenset(labels))
+        props = _first(node, "properties")
+        if props is not None:
+            self.property_map(props, frozenset(labels), "node", scope)
+        return frozenset(labels)
+
+    def property_map(self, props: Tree, owners: frozenset[str], kind: str, scope: dict[str, Binding]) -> None:
+        for key in props.children:
+            if isinstance(key, Tree) and key.data == "property_key":
+                self.property(key.children[0], owners, kind)  # type: ignore[arg-type]
+            elif isinstance(key, Tree):
+                self.expr(key, scope)
+
+    def relationship(self, rel: Tree, left: frozenset[str], right: frozenset[str], scope: dict[str, Binding]) -> None:
+        detail = _first(rel, "rel_detail")
+        types: list[tuple[str, Token]] = []
+        if detail is not None:
+            rt = _first(detail, "rel_types")
+            for t in (rt.children if rt is not None else []):
+                if isinstance(t, Tree):
+                    tok = t.children[0]
+                    name = _name(tok)  # type: ignore[arg-type]
+                    if name in self.schema.rels:
+                        types.append((name, tok))  # type: ignore[arg-type]
+                    else:
+                        self.add("schema.unknown_relationship", f"relationship type :{name} does not exist", tok,
+                                 hint=suggestion(name, self.schema.rels, "relationship type"))
+            var = _tokens(detail, "VARIABLE")
+            if var:
+                scope[str(var[0])] = Binding("rel", frozenset(n for n, _ in types))
+            props = _first(detail, "properties")
+            if props is not None:
+                self.property_map(props, frozenset(n for n, _ in types), "rel", scope)
+        arrows = [t for t in rel.children if isinstance(t, Token)]
+        kinds = [t.type for t in arrows]
+        if not types or "LEFT_ARROW" not in kinds and "RIGHT_ARROW" not in kinds:
+            return
+        forward = "RIGHT_ARROW" in kinds
+        start, end = (left, right) if forward else (right, left)
+        names = [n for n, _ in types]
+        if self.fits(names, start, end):
+            return
+        if self.fits(names, end, start):
+            self.reverse(arrows)
+            self.add("schema.direction_reversed",
+                     f"{self.show(start, names, end)} does not exist; the reverse does, so the arrow was turned round",
+                     rel, severity="warning", hint=self.allowed(names))
+            return
+        self.add("schema.relationship_endpoints", f"{self.show(start, names, end)} does not fit the schema either way",
+                 rel, hint=self.allowed(names))
+
+    def fits(self, names: list[str], start: frozenset[str], end: frozenset[str]) -> bool:
+        starts = start or {None}
+        ends = end or {None}
+        return any(self.schema.fits(n, s, e) for n in names for s in starts for e in ends)  # type: ignore[arg-type]
+
+    @staticmethod
+    def show(start: frozenset[str], names: list[str], end: frozenset[str]) -> str:
+        def lab(x: frozenset[str]) -> str:
+            return "(" + "".join(f":{n}" for n in sorted(x)) + ")"
+
+        return f"{lab(start)}-[:{'|'.join(names)}]->{lab(end)}"
+
+    def allowed(self, names: list[str]) -> str:
+        pats = [f"(:{a})-[:{n}]->(:{b})" for n in names for a, b in self.schema.rels[n].endpoints]
+        return "allowed: " + ", ".join(pats[:6])
+
+    def reverse(self, arrows: list[Token]) -> None:
+        for tok in arrows:
+            value = str(tok)
+            if tok.type == "RIGHT_ARROW":
+                self.edits.append((tok.start_pos, tok.end_pos, value.replace("->", "-", 1)))
+            elif tok.type == "LEFT_ARROW":
+                self.edits.append((tok.start_pos, tok.end_pos, value.replace("<-", "-", 1)))
+        first, last = arrows[0], arrows[-1]
+        if first.type == "DASH":
+            self.edits.append((first.start_pos, first.end_pos, "<-"))
+        if last.type == "DASH":
+            self.edits.append((last.start_pos, last.end_pos, "->"))
+
+    # -------------------------------------------------------------- expressions
+
+    def property(self, tok: Token, owners: frozenset[str], kind: str) -> None:
+        name = _name(tok)
+        if owners:
+            table = self.schema.labels if kind == "node" else self.schema.rels
+            known = {k for o in owners for k in table[o].properties}
+            if name not in known:
+                owner = "|".join(sorted(owners))
+                hint = suggestion(name, sorted(known), "property") or (
+                    f"properties of {owner}: {', '.join(sorted(known))}" if known else f"{owner} has no properties")
+                self.add("schema.unknown_property", f"property '{name}' does not exist on :{owner}", tok, hint=hint)
+        elif name not in self.schema.property_keys():
+            self.add("schema.unknown_property", f"property '{name}' does not exist in the graph", tok,
+                     hint=suggestion(name, self.schema.property_keys(), "property"))
+
+    def expr(self, node: Tree | Token, scope: dict[str, Binding]) -> None:
+        if isinstance(node, Token):
+            return
+        kind = node.data
+        if kind in ("exists_subquery", "count_subquery"):
+            inner = dict(scope)
+            body = _first(node, "subquery_body")
+            self.pattern(_first(body, "pattern"), inner)  # type: ignore[arg-type]
+            where = _first(body, "where_clause")  # type: ignore[arg-type]
+            if where is not None:
+                self.expr(where, inner)
+            return
+        if kind == "pattern_comprehension":
+            inner = dict(scope)
+            for c in node.children:
+                if isinstance(c, Tree) and c.data == "pattern_element":
+                    self.element(c, inner)
+                elif isinstance(c, Tree):
+                    self.expr(c, inner)
+            return
+        if kind == "call_subquery":
+            for single in _subtrees(node):
+                if single.data == "query_body":
+                    self.single_query(single, scope)
+            return
+        if kind == "list_comprehension":
+            var = str(_tokens(node, "VARIABLE")[0])
+            trees = [c for c in node.children if isinstance(c, Tree)]
+            self.expr(trees[0], scope)
+            inner = {**scope, var: Binding("value")}
+            for t in trees[1:]:
+                self.expr(t, inner)
+            return
+        if kind == "parameter":
+            name = str(_tokens(node, "PARAM_NAME")[0])
+            if name not in self.params:
+                self.add("schema.unbound_parameter", f"parameter ${name} has no value", node,
+                         hint="write the value into the query, or pass it as a parameter")
+            return
+        if kind == "map_literal":
+            for c in node.children:
+                if isinstance(c, Tree):
+                    self.expr(c, scope)
+            return
+        if kind == "postfix":
+            self.postfix(node, scope)
+            return
+        if kind == "label_test":
+            self.node_ref(_tokens(node, "VARIABLE")[0], scope)
+            for lab in _first(node, "node_labels").children:  # type: ignore[union-attr]
+                if isinstance(lab, Tree) and _name(lab.children[0]) not in self.schema.labels:  # type: ignore[arg-type]
+                    tok = lab.children[0]
+                    self.add("schema.unknown_label", f"label :{_name(tok)} does not exist", tok,  # type: ignore[arg-type]
+                             hint=suggestion(_name(tok), self.schema.labels, "label"))  # type: ignore[arg-type]
+            return
+        for c in node.children:
+            if isinstance(c, Token) and c.type == "VARIABLE":
+                self.node_ref(c, scope)
+            elif isinstance(c, Tree) and c.data not in ("function_name", "property_key"):
+                self.expr(c, scope)
+
+    def node_ref(self, tok: Token, scope: dict[str, Binding]) -> Binding | None:
+        name = str(tok)
+        if name in scope:
+            return scope[name]
+        self.add("schema.unknown_variable", f"variable '{name}' is not defined here", tok,
+                 hint=(f"in scope: {', '.join(sorted(scope))}." if scope else "nothing is in scope yet.")
+                 + " Bind it in MATCH, or carry it through WITH.")
+        return None
+
+    def postfix(self, node: Tree, scope: dict[str, Binding]) -> None:
+        atom, *suffixes = [c for c in node.children]
+        binding = None
+        var = self.bare_variable(atom)
+        if var is not None:
+            tok = next(_leaf_tokens(atom, "VARIABLE"))
+            binding = self.node_ref(tok, scope)
+        else:
+            self.expr(atom, scope)
+        for i, suffix in enumerate(suffixes):
+            if not isinstance(suffix, Tree):
+                continue
+            if suffix.data == "property_lookup":
+                key = suffix.children[0].children[0]  # type: ignore[union-attr]
+                if i == 0 and binding is not None and binding.kind in ("node", "rel"):
+                    self.property(key, binding.labels, binding.kind)  # type: ignore[arg-type]
+            else:
+                self.expr(suffix, scope)
+
+
+def _leaf_tokens(node: Tree | Token, kind: str) -> Iterator[Token]:
+    if isinstance(node, Token):
+        if node.type == kind:
+            yield node
+        return
+    for c in node.children:
+        yield from _leaf_tokens(c, kind)
