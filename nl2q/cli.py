@@ -17,14 +17,17 @@ def _ask(args: argparse.Namespace) -> int:
     from .compiler import Compiler, Stages
     from .policy import Policy
 
-    if args.db is None:
-        raise Nl2qError("nothing to query", "pass --db PATH to a DuckDB or SQLite database")
-    if not Path(args.db).is_file():
+    if (args.db is None) == (args.graph is None):
+        raise Nl2qError("say what to query", "pass exactly one of --db PATH (DuckDB/SQLite) or --graph URI_OR_PATH")
+    if args.db is not None and not Path(args.db).is_file():
         raise Nl2qError(f"database not found: {args.db}", "check the path; `make demo` writes fixtures/ops.duckdb")
     policy = Policy(max_rows=args.max_rows, timeout_s=args.timeout)
     compiler = Compiler(args.model, policy=policy, stages=Stages.named(args.config),
                         max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens)
-    result = compiler.compile(args.question, schema=args.db, target="sql", dialect=args.dialect)
+    if args.db is not None:
+        result = compiler.compile(args.question, schema=args.db, target="sql", dialect=args.dialect)
+    else:
+        result = compiler.compile(args.question, schema=args.graph, target="cypher", dialect=args.dialect)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:
@@ -76,7 +79,8 @@ def parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="compile a question into a checked query and dry-run it")
     ask.add_argument("question")
     ask.add_argument("--db", help="DuckDB or SQLite database file")
-    ask.add_argument("--dialect", help="SQL dialect (default: the database's engine)")
+    ask.add_argument("--graph", help="graph: a Ladybug database path, a bolt:// URI, or a .yaml/.json graph schema")
+    ask.add_argument("--dialect", help="duckdb|sqlite for --db, neo4j|ladybug for --graph (default: from the source)")
     ask.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help="model directory or name (default: smollm2-135m)")
     ask.add_argument("--max-repairs", type=int, default=3)
     ask.add_argument("--max-new-tokens", type=int, default=256)

@@ -177,10 +177,13 @@ class Compiler:
                 checked = bound.check(query, self.policy)
                 diags += checked.diagnostics
                 writes = checked.writes
+                if checked.rewritten and not any(d.is_error for d in diags):
+                    query = checked.rewritten
             check_ms = (time.perf_counter() - t0) * 1000
             if stages.dry_run and not any(d.is_error for d in diags):
                 dry = bound.dry_run(query, self.policy, writes)
-                diags += _dry_run_diagnostics(dry, bound.has_data)
+                if dry is not None:
+                    diags += _dry_run_diagnostics(dry, bound.has_data)
         else:
             check_ms = (time.perf_counter() - t0) * 1000
         return Round(index=index, kind="generate" if index == 0 else "repair", prompt=messages, raw_output=gen.text,

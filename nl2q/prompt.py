@@ -15,7 +15,7 @@ def fence(language: str) -> str:
 def generation_messages(question: str, *, language: str, title: str, schema_text: str, notes: str = "") -> Messages:
     system = (
         f"You translate questions into {title} queries.\n"
-        f"Use only the tables and columns below.\n\n{schema_text}\n"
+        f"Use only the names in this schema.\n\n{schema_text}\n"
         + (f"\n{notes}\n" if notes else "")
         + f"\nAnswer with one read-only {title} query and nothing else."
     )

@@ -20,6 +20,7 @@ from .result import Diagnostic, DryRun
 class Checked:
     diagnostics: list[Diagnostic]
     writes: bool = False
+    rewritten: str | None = None  # the checker's correction (e.g. a reversed arrow), to use instead
 
 
 class Bound(ABC):
@@ -38,7 +39,8 @@ class Bound(ABC):
     def check(self, query: str, policy: Policy) -> Checked: ...
 
     @abstractmethod
-    def dry_run(self, query: str, policy: Policy, writes: bool) -> DryRun: ...
+    def dry_run(self, query: str, policy: Policy, writes: bool) -> DryRun | None:
+        """None when there is no engine to run on (a schema file)."""
 
     def close(self) -> None:
         pass
@@ -104,7 +106,92 @@ class SqlTarget(Target):
         return SqlBound(schema, d, sql_executor(engine, handle, schema, d.executor))
 
 
-TARGETS: dict[str, Target] = {"sql": SqlTarget()}
+class CypherBound(Bound):
+    target = "cypher"
+    language = "cypher"
+
+    def __init__(self, schema: Any, dialect: Dialect, executor: Any | None) -> None:
+        from .grammar import specialise_cypher
+
+        self.schema = schema
+        self.dialect = dialect
+        self.grammar = specialise_cypher(schema, dialect)
+        self.executor = executor
+        self.has_data = executor is not None and executor.has_data
+
+    def schema_text(self, question: str) -> str:
+        shown, pruned = self.schema.subset(question)
+        note = (f"(Only the {len(shown.labels)} of {len(self.schema.labels)} labels most relevant to the question "
+                "are shown.)") if pruned else ""
+        return shown.render(note)
+
+    def check(self, query: str, policy: Policy) -> Checked:
+        from .check.cypher import check_cypher
+
+        result = check_cypher(query, self.schema, self.dialect, policy)
+        return Checked(result.diagnostics, result.writes, result.corrected)
+
+    def dry_run(self, query: str, policy: Policy, writes: bool) -> DryRun | None:
+        return self.executor.run(query, policy, writes=writes) if self.executor is not None else None
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+
+
+class CypherTarget(Target):
+    """Graphs: a Bolt URI (neo4j driver), a Ladybug database, or a schema file/mapping."""
+
+    name = "cypher"
+    default_dialect = "neo4j"
+
+    def bind(self, source: Any, dialect: str | None = None) -> Bound:
+        from pathlib import Path
+
+        from .errors import SchemaError
+        from .schema.graph import GraphSchema, from_dict, from_file
+
+        if isinstance(source, GraphSchema):
+            return CypherBound(source, self.dialect(dialect, None), None)
+        if isinstance(source, dict):
+            return CypherBound(from_dict(source), self.dialect(dialect, None), None)
+        if isinstance(source, str) and source.split("://", 1)[0] in ("bolt", "neo4j", "bolt+s", "neo4j+s"):
+            return self._bolt(source, dialect)
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if path.suffix.lower() in (".yaml", ".yml", ".json"):
+                return CypherBound(from_file(path), self.dialect(dialect, None), None)
+            if not path.exists():
+                raise SchemaError(f"graph not found: {path}",
+                                  "pass a Ladybug database path, a bolt:// URI or a .yaml/.json graph schema")
+            from .execute.graph import LadybugExecutor
+            from .schema.graph_introspect import from_ladybug
+
+            executor = LadybugExecutor(path)
+            return CypherBound(from_ladybug(path), self.dialect(dialect, "ladybug"), executor)
+        raise SchemaError(f"unsupported graph source of type {type(source).__name__}",
+                          "pass a bolt:// URI, a Ladybug database path, a schema file or a GraphSchema")
+
+    def _bolt(self, uri: str, dialect: str | None) -> Bound:
+        import os
+        from urllib.parse import urlsplit, urlunsplit
+
+        import neo4j
+
+        from .execute.graph import BoltExecutor
+        from .schema.graph_introspect import from_bolt
+
+        parts = urlsplit(uri)
+        user = parts.username or os.environ.get("NL2Q_BOLT_USER", "neo4j")
+        password = parts.password or os.environ.get("NL2Q_BOLT_PASSWORD", "")
+        clean = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
+        driver = neo4j.GraphDatabase.driver(clean, auth=(user, password))
+        database = parts.path.strip("/") or None
+        schema = from_bolt(driver, database=database)
+        return CypherBound(schema, self.dialect(dialect, None), BoltExecutor(driver, database=database))
+
+
+TARGETS: dict[str, Target] = {"sql": SqlTarget(), "cypher": CypherTarget()}
 
 
 def get_target(name: str) -> Target:

@@ -377,17 +377,12 @@ class _Checker:
         return "allowed: " + ", ".join(pats[:6])
 
     def reverse(self, arrows: list[Token]) -> None:
+        """Turn an arrow round in place: -[..]-> becomes <-[..]- and back; spacing is kept."""
+        swap = {"DASH_OPEN": ("-", "<-"), "RIGHT_ARROW": ("->", "-"), "LEFT_ARROW": ("<-", "-"), "DASH_CLOSE": ("-", "->")}
         for tok in arrows:
-            value = str(tok)
-            if tok.type == "RIGHT_ARROW":
-                self.edits.append((tok.start_pos, tok.end_pos, value.replace("->", "-", 1)))
-            elif tok.type == "LEFT_ARROW":
-                self.edits.append((tok.start_pos, tok.end_pos, value.replace("<-", "-", 1)))
-        first, last = arrows[0], arrows[-1]
-        if first.type == "DASH":
-            self.edits.append((first.start_pos, first.end_pos, "<-"))
-        if last.type == "DASH":
-            self.edits.append((last.start_pos, last.end_pos, "->"))
+            if tok.type in swap:
+                old, new = swap[tok.type]
+                self.edits.append((tok.start_pos, tok.end_pos, str(tok).replace(old, new, 1)))
 
     # -------------------------------------------------------------- expressions
 

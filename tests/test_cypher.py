@@ -1,0 +1,187 @@
+"""Cypher: the decode grammar's sentences parse under the check grammar; the checker's findings."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grammar_sampler import GrammarSampler
+from nl2q.check.cypher import check_cypher
+from nl2q.dialect import available_dialects, get_dialect
+from nl2q.grammar import specialise_cypher, validate
+from nl2q.policy import Policy
+from nl2q.prompt import extract_query
+from nl2q.schema.graph import from_dict
+
+OPS = from_dict({
+    "nodes": {
+        "Host": {"id": "STRING", "hostname": "STRING", "cpu_count": "INTEGER"},
+        "Service": {"id": "STRING", "name": "STRING", "tier": "INTEGER"},
+        "Incident": {"id": "STRING", "title": "STRING", "severity": "STRING"},
+        "Deployment": {"id": "STRING", "version": "STRING"},
+        "My Label": {"weird key": "STRING"},
+    },
+    "relationships": {
+        "RUNS_ON": {"endpoints": [["Service", "Host"]], "properties": {}},
+        "DEPENDS_ON": {"endpoints": [["Service", "Service"]], "properties": {"weight": "INTEGER"}},
+        "CAUSED_BY": {"endpoints": [["Incident", "Deployment"], ["Incident", "Incident"]], "properties": {}},
+    },
+})
+CYPHER_DIALECTS = available_dialects("cypher")
+NEO4J, LADYBUG = get_dialect("neo4j"), get_dialect("ladybug")
+
+names = st.from_regex(r"[A-Z][a-z]{1,6}|[a-z][a-z_]{1,8}", fullmatch=True)
+
+
+@st.composite
+def graph_schemas(draw):
+    labels = draw(st.lists(names, min_size=1, max_size=4, unique=True))
+    nodes = {lab: {k: draw(st.sampled_from(["STRING", "INTEGER"]))
+                   for k in draw(st.lists(names, min_size=1, max_size=3, unique=True))} for lab in labels}
+    rels = {}
+    for r in draw(st.lists(st.from_regex(r"[A-Z]{2,6}(_[A-Z]{2,4})?", fullmatch=True), max_size=3, unique=True)):
+        pairs = draw(st.lists(st.tuples(st.sampled_from(labels), st.sampled_from(labels)), min_size=1, max_size=2))
+        rels[r] = {"endpoints": [list(p) for p in pairs], "properties": {}}
+    return from_dict({"nodes": nodes, "relationships": rels})
+
+
+@pytest.mark.parametrize("dialect", CYPHER_DIALECTS)
+def test_cypher_grammars_are_accepted_by_llguidance(dialect):
+    validate(specialise_cypher(OPS, get_dialect(dialect)))
+
+
+_SAMPLERS: dict[str, GrammarSampler] = {}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(schema=graph_schemas(), dialect=st.sampled_from(CYPHER_DIALECTS), data=st.data())
+def test_decode_sentences_parse_under_the_check_grammar(schema, dialect, data):
+    """One source of truth: whatever decoding can emit, the checker parses; names are the schema's."""
+    d = get_dialect(dialect)
+    grammar = specialise_cypher(schema, d)
+    if grammar not in _SAMPLERS:
+        _SAMPLERS.clear()
+        _SAMPLERS[grammar] = GrammarSampler(grammar, max_depth=6)
+    query = extract_query(data.draw(_SAMPLERS[grammar].sentences()), prefixed=True)
+    result = check_cypher(query, schema, d)
+    assert result.tree is not None, (query, result.diagnostics)
+    unknown = [x for x in result.diagnostics if x.code in ("schema.unknown_label", "schema.unknown_relationship")]
+    assert not unknown, (query, unknown)
+    assert not [x for x in result.diagnostics if x.code.startswith(("policy.", "dialect.", "syntax."))], query
+
+
+def codes(q: str, dialect=NEO4J, **kw) -> list[str]:
+    return [d.code for d in check_cypher(q, OPS, dialect, **kw).diagnostics if d.is_error]
+
+
+@pytest.mark.parametrize("query", [
+    "MATCH (s:Service)-[:RUNS_ON]->(h:Host) WHERE h.cpu_count > 8 RETURN s.name, h.hostname",
+    "match (s:Service)\n  -[:DEPENDS_ON*1..3]->(t:Service {name: 'db'}) // deps\nreturn distinct s.name as name order by name",
+    "MATCH (i:Incident)-[:CAUSED_BY]->(d:Deployment) WITH i, collect(d.version) AS versions RETURN i.title, size(versions)",
+    "MATCH (h:Host) WHERE EXISTS { MATCH (s:Service)-[:RUNS_ON]->(h) } RETURN h.hostname",
+    "MATCH (n:`My Label`) RETURN n.`weird key`",
+    "UNWIND [1, 2, 3] AS x RETURN x * 2 AS y",
+    "MATCH (s:Service) RETURN s.name UNION MATCH (h:Host) RETURN h.hostname AS name",
+    "MATCH (a:Incident)-[:CAUSED_BY]->(b:Incident) RETURN a.title, b.title",
+])
+def test_valid_cypher_passes(query):
+    assert codes(query) == []
+
+
+@pytest.mark.parametrize("query, code, fragment, hint", [
+    ("MATCH (h:Hots) RETURN h", "schema.unknown_label", "Hots", "Host"),
+    ("MATCH (s:Service)-[:RUNS_ONN]->(h:Host) RETURN s", "schema.unknown_relationship", "RUNS_ONN", "RUNS_ON"),
+    ("MATCH (h:Host) RETURN h.hostnme", "schema.unknown_property", "hostnme", "hostname"),
+    ("MATCH (h:Host {name: 'x'}) RETURN h", "schema.unknown_property", "name", "hostname"),
+    ("MATCH (h:Host)<-[:CAUSED_BY]-(s:Service) RETURN s", "schema.relationship_endpoints", None, "(:Incident)-[:CAUSED_BY]->(:Deployment)"),
+    ("MATCH (s:Service) WITH s.name AS n RETURN s.tier", "schema.unknown_variable", "s", "in scope: n"),
+    ("MATCH (s:Service)-[:DEPENDS_ON*]->(t:Service) RETURN t", "policy.unbounded_path", "*", "*1..5"),
+    ("MATCH (h:Host {hostname: $name}) RETURN h", "schema.unbound_parameter", "$name", "value"),
+])
+def test_cypher_diagnostics(query, code, fragment, hint):
+    diags = [d for d in check_cypher(query, OPS, NEO4J).diagnostics if d.code == code]
+    assert diags, check_cypher(query, OPS, NEO4J).diagnostics
+    d = diags[0]
+    if fragment is not None:
+        assert query[d.start:d.end] == fragment
+    assert hint in d.hint and d.line == 1
+
+
+def test_reversed_arrow_is_corrected_and_reported():
+    q = "MATCH (h:Host)-[:RUNS_ON]->(s:Service) RETURN s.name"
+    r = check_cypher(q, OPS, NEO4J)
+    assert r.ok
+    [d] = r.diagnostics
+    assert d.code == "schema.direction_reversed" and d.severity == "warning"
+    assert r.corrected == "MATCH (h:Host)<-[:RUNS_ON]-(s:Service) RETURN s.name"
+    assert check_cypher(r.corrected, OPS, NEO4J).diagnostics == []
+    q = "MATCH (s:Service)<-[:RUNS_ON]-(h:Host) RETURN s.name"
+    assert check_cypher(q, OPS, NEO4J).corrected == "MATCH (s:Service)-[:RUNS_ON]->(h:Host) RETURN s.name"
+
+
+def test_undirected_and_untyped_hops_are_not_corrected():
+    assert check_cypher("MATCH (h:Host)-[:RUNS_ON]-(s:Service) RETURN s", OPS, NEO4J).diagnostics == []
+    assert check_cypher("MATCH (h:Host)-->(s:Service) RETURN s", OPS, NEO4J).corrected is None
+
+
+WRITES = [
+    "CREATE (n:Host {hostname: 'x'}) RETURN n",
+    "MATCH (n:Host) DETACH DELETE n",
+    "match (n:Host) delete n",
+    "MATCH (n:Host) SET n.cpu_count = 0 RETURN n",
+    "MERGE (n:Host {hostname: 'x'}) RETURN n",
+    "MATCH (n:Host) REMOVE n.hostname RETURN n",
+    "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+    "CALL apoc.periodic.iterate('MATCH (n) RETURN n', 'DETACH DELETE n', {}) YIELD batches RETURN batches",
+    "CALL { MATCH (n:Host) DETACH DELETE n } RETURN 1",
+    "MATCH (n:Host) FOREACH (x IN [1] | SET n.cpu_count = x) RETURN n",
+    "MATCH (n:Host) /* c */ DELETE n",
+    "MATCH (n:Host) WITH n // c\nDELETE n",
+]
+
+
+@pytest.mark.parametrize("query", WRITES)
+def test_writes_are_refused(query):
+    errors = codes(query)
+    assert any(c.startswith(("policy.", "syntax.")) for c in errors), errors
+
+
+def test_writes_allowed_by_policy_but_load_csv_never():
+    assert codes("CREATE (n:Host {hostname: 'x'}) RETURN n", policy=Policy(allow_writes=True)) == []
+    assert "policy.statement" in codes("LOAD CSV FROM 'x' AS r RETURN r", policy=Policy(allow_writes=True))
+
+
+def test_read_procedures_are_allowed():
+    assert codes("CALL db.labels() YIELD label RETURN label") == []
+
+
+@pytest.mark.parametrize("query, code, hint", [
+    ("MATCH (s:Service)-[r:RUNS_ON]->(h:Host) RETURN type(r)", "dialect.function", "label(r)"),
+    ("MATCH (h:Host) RETURN labels(h)", "dialect.function", "label(n)"),
+    ("MATCH p = shortestPath((a:Service)-[:DEPENDS_ON*1..5]-(b:Service)) RETURN p", "dialect.unsupported", "SHORTEST"),
+    ("MATCH (h:Host) RETURN COUNT { (s:Service)-[:RUNS_ON]->(h) }", "dialect.unsupported", ""),
+    ("MATCH (h:Host:Service) RETURN h", "dialect.unsupported", "single label"),
+])
+def test_ladybug_dialect_refuses_what_fails_or_misbehaves_there(query, code, hint):
+    diags = [d for d in check_cypher(query, OPS, LADYBUG).diagnostics if d.code == code]
+    assert diags and hint in diags[0].hint
+    assert not [d for d in check_cypher(query, OPS, NEO4J).diagnostics if d.code.startswith("dialect.")]
+
+
+def test_ladybug_substring_is_flagged_as_one_based():
+    [d] = check_cypher("MATCH (h:Host) RETURN substring(h.hostname, 1, 3)", OPS, LADYBUG).diagnostics
+    assert d.severity == "warning" and "1" in d.message
+
+
+def test_large_schema_prompt_shows_a_relevant_subset():
+    from nl2q.target import CypherBound
+
+    nodes = {f"Thing{i}": {"name": "STRING"} for i in range(40)}
+    nodes.update({"Host": {"hostname": "STRING"}, "Service": {"name": "STRING"}})
+    rels = {"RUNS_ON": {"endpoints": [["Service", "Host"]], "properties": {}},
+            **{f"LINK{i}": {"endpoints": [[f"Thing{i}", f"Thing{i + 1}"]], "properties": {}} for i in range(39)}}
+    bound = CypherBound(from_dict({"nodes": nodes, "relationships": rels}), NEO4J, None)
+    text = bound.schema_text("Which services run on which host?")
+    assert "(:Service)-[:RUNS_ON]->(:Host)" in text
+    assert "Thing30" not in text and "most relevant" in text
