@@ -1,4 +1,4 @@
-"""Command line: ``nl2q ask``, ``nl2q bench``."""
+"""Command line: ``nl2q ask``, ``nl2q eval``, ``nl2q bench``."""
 
 from __future__ import annotations
 
@@ -89,6 +89,9 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--config", default="repair", help="raw | constrained | repair (default)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=_ask)
+    from .eval_cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     bench = sub.add_parser("bench", help="run eval/perf.py (speed and memory figures)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)

@@ -1,0 +1,297 @@
+"""The evaluation harness on a tiny Spider-format set (scripted model: plumbing only), plus one real-model run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from nl2q import ScriptedModel
+from nl2q.errors import Nl2qError
+from nl2q.evaluate import (
+    RESULTS_FILE, Execution, evaluate, exact_set_match, format_table, get_suite, results_match, spider_hardness,
+    sql_hardness, sql_orders,
+)
+
+QUESTIONS = {
+    "How many singers are there?": "SELECT count(*) FROM singer",
+    "List the names of the singers from the youngest to the oldest.": "SELECT name FROM singer ORDER BY age",
+    "What are the names of the singers from France?": "SELECT name FROM singer WHERE country = 'France'",
+}
+FENCE = "\n```"
+
+
+def _tiny_benchmarks(root: Path) -> Path:
+    """spider/{dev.json,tables.json,database/shop/shop.sqlite} in Spider's format, three questions."""
+    db_dir = root / "spider" / "database" / "shop"
+    db_dir.mkdir(parents=True)
+    con = sqlite3.connect(db_dir / "shop.sqlite")
+    con.execute("CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, age INTEGER, country TEXT)")
+    con.executemany("INSERT INTO singer VALUES (?, ?, ?, ?)", [
+        (1, "Joe", 52, "France"), (2, "Ana", 29, "Spain"), (3, "Li", 41, "France"), (4, "Sam", 35, "Ireland")])
+    con.commit()
+    con.close()
+    dev = [{"db_id": "shop", "question": q, "query": sql} for q, sql in QUESTIONS.items()]
+    (root / "spider" / "dev.json").write_text(json.dumps(dev))
+    tables = [{
+        "db_id": "shop", "table_names_original": ["singer"], "table_names": ["singer"],
+        "column_names_original": [[-1, "*"], [0, "singer_id"], [0, "name"], [0, "age"], [0, "country"]],
+        "column_names": [[-1, "*"], [0, "singer id"], [0, "name"], [0, "age"], [0, "country"]],
+        "column_types": ["text", "number", "text", "number", "text"], "primary_keys": [1], "foreign_keys": [],
+    }]
+    (root / "spider" / "tables.json").write_text(json.dumps(tables))
+    return root
+
+
+class KeyedModel(ScriptedModel):
+    """Canned outputs per question (items run in sampled order): each question's list is used in turn."""
+
+    def __init__(self, outputs: dict[str, list[str]]) -> None:
+        super().__init__([])
+        self.by_question = {q: list(v) for q, v in outputs.items()}
+
+    def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None):
+        question = next(m["content"] for m in messages if m["role"] == "user")
+        self.outputs = [self.by_question[question].pop(0)]
+        return super().generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens,
+                                sampling=sampling)
+
+
+@pytest.fixture()
+def bench(tmp_path) -> Path:
+    return _tiny_benchmarks(tmp_path / "bench")
+
+
+def _rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / RESULTS_FILE).read_text().splitlines()]
+
+
+def _by(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(r["question"], r["config"]): r for r in rows}
+
+
+COUNT, ORDERED, FRANCE = QUESTIONS
+
+
+def test_metrics_execution_order_exact_and_repair(bench, tmp_path):
+    model = KeyedModel({
+        COUNT: ["SELECT count(*) FROM singer" + FENCE,                      # raw: right
+                "SELECT count(*) FROM singer WHERE age > 40" + FENCE],      # repair: valid but wrong
+        ORDERED: ["SELECT name FROM singer ORDER BY age DESC" + FENCE,      # raw: right rows, wrong order
+                  "SELECT nme FROM singer ORDER BY age" + FENCE,            # repair round 1: unknown column
+                  "SELECT name FROM singer ORDER BY age" + FENCE],          # repair round 2: right
+        FRANCE: ["SELECT name FROM singer WHERE country = 'France' ORDER BY name" + FENCE,  # gold unordered: right
+                 "SELECT T1.name FROM singer AS T1 WHERE T1.country = 'Spain'" + FENCE],    # exact-set yes, EX no
+    })
+    out = tmp_path / "run"
+    summary = evaluate("spider-dev", model=model, configs=("raw", "repair"), out=out, benchmarks=bench, progress=False)
+    rows = _by(_rows(out))
+    assert len(rows) == 6
+
+    r = rows[(COUNT, "raw")]["metrics"]
+    assert r["valid"] and r["exec_match"] and r["right"] and r["exact_set"] and r["rounds"] == 1
+    r = rows[(COUNT, "repair")]["metrics"]
+    assert r["valid"] and r["exec_match"] is False and r["exact_set"] is False
+
+    r = rows[(ORDERED, "raw")]["metrics"]
+    assert r["ordered"] and r["valid"] and r["exec_match"] is False and r["exact_set"] is False
+    row = rows[(ORDERED, "repair")]
+    r = row["metrics"]
+    assert r["rounds"] == 2 and not r["first_valid"] and r["valid"] and r["exec_match"]
+    assert r["invalid_to_valid"] and r["wrong_to_right"] and not r["right_to_wrong"]
+    assert "schema.unknown_column" in [d["code"] for d in row["rounds"][0]["diagnostics"]]
+    assert row["rounds"][1]["kind"] == "repair" and row["rounds"][1]["prompt"][-1]["role"] == "user"
+    assert row["rounds"][0]["raw_output"].startswith("SELECT nme")
+
+    r = rows[(FRANCE, "raw")]["metrics"]
+    assert not r["ordered"] and r["exec_match"] and r["exact_set"] is False
+    r = rows[(FRANCE, "repair")]["metrics"]
+    assert r["valid"] and r["exec_match"] is False and r["exact_set"] is True
+
+    raw, rep = summary["results"]["raw"], summary["results"]["repair"]
+    assert raw["n"] == rep["n"] == 3
+    assert raw["valid"] == 1.0 and raw["exec_acc"] == pytest.approx(2 / 3, abs=1e-3) and raw["exact_set"] == pytest.approx(1 / 3, abs=1e-3)
+    assert rep["exec_acc"] == pytest.approx(1 / 3, abs=1e-3) and rep["invalid_to_valid"] == 1 and rep["wrong_to_right"] == 1
+    assert rep["rounds_mean"] == pytest.approx(4 / 3, abs=1e-3)
+    assert summary["execution"]["mode"] == "sqlite" and summary["gold_in_prompts"] is False
+    assert set(summary["breakdown"]) == {"difficulty", "database"}
+    assert summary["breakdown"]["database"]["shop"]["raw"]["n"] == 3
+
+    # The harness never shows gold queries to the model.
+    for messages in model.calls:
+        text = json.dumps(messages)
+        assert "ORDER BY age" not in text.replace("SELECT nme FROM singer ORDER BY age", "")
+        assert "country = 'France'" not in text
+
+
+def test_outputs_written(bench, tmp_path):
+    outputs = {q: [sql + FENCE] * 2 for q, sql in QUESTIONS.items()}
+    out = tmp_path / "run"
+    summary = evaluate("spider-dev", model=KeyedModel(outputs), configs="raw,constrained", out=out, benchmarks=bench,
+                       progress=False)
+    for name in ("results.jsonl", "summary.json", "report.md", "metrics.png", "latency.png", "by_difficulty.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["results"]["constrained"]["exec_acc"] == 1.0 and on_disk["complete"]
+    assert on_disk["charts"] == summary["charts"]
+    report = (out / "report.md").read_text()
+    assert "| `raw` |" in report and "| `constrained` |" in report and "![metrics](metrics.png)" in report
+    table = format_table(summary)
+    assert "constrained" in table and "100.0%" in table
+    rows = _rows(out)
+    assert all(r["rounds"][0]["constrained"] == (r["config"] == "constrained") for r in rows)
+
+
+def test_resume_skips_finished_rows_and_never_rewrites_them(bench, tmp_path):
+    outputs = {q: [sql + FENCE] * 3 for q, sql in QUESTIONS.items()}
+    out = tmp_path / "run"
+    m1 = KeyedModel(outputs)
+    evaluate("spider-dev", model=m1, configs=("raw",), out=out, benchmarks=bench, limit=2, progress=False)
+    first = (out / RESULTS_FILE).read_bytes()
+    assert len(m1.calls) == 2
+
+    m2 = KeyedModel(outputs)
+    s = evaluate("spider-dev", model=m2, configs=("raw",), out=out, benchmarks=bench, limit=3, progress=False)
+    assert len(m2.calls) == 1  # only the third item ran
+    after = (out / RESULTS_FILE).read_bytes()
+    assert after.startswith(first) and len(after.splitlines()) == 3
+    assert s["timing"]["resumed_pairs"] == 2 and s["timing"]["pairs_run"] == 1
+
+    m3 = KeyedModel(outputs)
+    evaluate("spider-dev", model=m3, configs=("raw",), out=out, benchmarks=bench, limit=3, progress=False)
+    assert m3.calls == [] and (out / RESULTS_FILE).read_bytes() == after
+
+
+def test_killed_run_partial_line_is_resumed(bench, tmp_path):
+    outputs = {q: [sql + FENCE] * 3 for q, sql in QUESTIONS.items()}
+    out = tmp_path / "run"
+    evaluate("spider-dev", model=KeyedModel(outputs), configs=("raw",), out=out, benchmarks=bench, progress=False)
+    lines = (out / RESULTS_FILE).read_bytes().splitlines(keepends=True)
+    # A run killed while writing its third row: two whole lines and half of the third.
+    (out / RESULTS_FILE).write_bytes(b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2])
+    model = KeyedModel(outputs)
+    s = evaluate("spider-dev", model=model, configs=("raw",), out=out, benchmarks=bench, progress=False)
+    assert len(model.calls) == 1 and s["timing"]["dropped_partial_lines"] == 1
+    new = (out / RESULTS_FILE).read_bytes()
+    assert new.startswith(b"".join(lines[:2]))
+    rows = _rows(out)
+    assert len(rows) == 3 and len({r["item_id"] for r in rows}) == 3
+    assert s["complete"] and s["results"]["raw"]["exec_acc"] == 1.0
+
+
+def test_other_model_in_same_out_dir_is_refused(bench, tmp_path):
+    outputs = {q: [sql + FENCE] for q, sql in QUESTIONS.items()}
+    out = tmp_path / "run"
+    evaluate("spider-dev", model=KeyedModel(outputs), configs=("raw",), out=out, benchmarks=bench, limit=1,
+             progress=False)
+    other = KeyedModel(outputs)
+    other.name = "another-model"
+    with pytest.raises(Nl2qError, match="another --out"):
+        evaluate("spider-dev", model=other, configs=("raw",), out=out, benchmarks=bench, limit=1, progress=False)
+
+
+def test_sampling_is_deterministic_and_recorded(bench, tmp_path):
+    suite = get_suite("spider-dev", bench)
+    a = [i.id for i in suite.items(seed=7, limit=3)]
+    assert a == [i.id for i in suite.items(seed=7, limit=3)]
+    assert [i.id for i in suite.items(seed=7, limit=2)] == a[:2]  # a larger limit extends a smaller one
+    assert sorted(a) == ["dev:0", "dev:1", "dev:2"]
+    assert {tuple(i.id for i in suite.items(seed=s)) for s in range(10)} != {tuple(a)}  # the seed matters
+    outputs = {q: [sql + FENCE] for q, sql in QUESTIONS.items()}
+    s = evaluate("spider-dev", model=KeyedModel(outputs), configs=("raw",), out=tmp_path / "r", benchmarks=bench,
+                 seed=7, limit=2, progress=False)
+    assert s["seed"] == 7 and s["item_ids"] == a[:2] and s["few_shot"]["k"] == 0
+    assert [r["item_id"] for r in _rows(tmp_path / "r")] == a[:2]
+    difficulty = {i.question: i.groups["difficulty"] for i in suite.all_items()}
+    assert difficulty[COUNT] == "easy" and difficulty[FRANCE] == "easy"
+
+
+def test_result_comparison_and_order_sensitivity():
+    g = Execution(True, "sqlite", ["a"], [(1,), (2,), (2,)])
+    assert results_match(g, Execution(True, "sqlite", ["x"], [(2,), (1,), (2,)]), ordered=False)
+    assert not results_match(g, Execution(True, "sqlite", ["x"], [(2,), (1,), (2,)]), ordered=True)
+    assert not results_match(g, Execution(True, "sqlite", ["a"], [(1,), (2,)]), ordered=False)  # multiset, not set
+    assert results_match(Execution(True, "s", [], [(1.0000001,)]), Execution(True, "s", [], [(1,)]), ordered=True)
+    assert not results_match(g, Execution(False, "sqlite", error="boom"), ordered=False)
+    assert not results_match(g, Execution(True, "sqlite", ["a", "b"], [(1, 1), (2, 2), (2, 2)]), ordered=False)
+    assert sql_orders("SELECT a FROM t ORDER BY a") and not sql_orders("SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b LIMIT 1)")
+
+
+def test_exact_set_match_normalises():
+    cols = {"singer": {"singer_id", "name", "age", "country"}, "concert": {"concert_id", "singer_id", "year"}}
+    gold = "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.singer_id WHERE T2.year = 2014"
+    assert exact_set_match(gold, "select singer.NAME from concert join singer on singer.singer_id = concert.singer_id "
+                                 "where year = 1999", cols)
+    assert not exact_set_match(gold, "SELECT T1.age FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.singer_id "
+                                     "WHERE T2.year = 2014", cols)
+    assert exact_set_match("SELECT a, b FROM t WHERE x = 1 AND y = 2", "SELECT b, a FROM t WHERE y = 5 AND x = 3")
+    assert not exact_set_match("SELECT a FROM t ORDER BY a", "SELECT a FROM t ORDER BY a DESC")
+    assert not exact_set_match("SELECT a FROM t UNION SELECT a FROM u", "SELECT a FROM t EXCEPT SELECT a FROM u")
+    assert not exact_set_match("SELECT a FROM t", "SELEC a FRM t")
+
+
+def test_hardness_official_rules():
+    easy = {"from": {"table_units": [["table_unit", 1]], "conds": []}, "select": [False, [[3, [0, [0, 0, False], None]]]],
+            "where": [], "groupBy": [], "having": [], "orderBy": [], "limit": None,
+            "intersect": None, "union": None, "except": None}
+    assert spider_hardness(easy) == "easy"
+    nested = dict(easy, where=[[False, 8, [0, [0, 1, False], None], dict(easy), None]])
+    assert spider_hardness(nested) == "hard"
+    assert sql_hardness("SELECT count(*) FROM singer") == "easy"
+    assert sql_hardness("SELECT a FROM t WHERE b IN (SELECT b FROM u) AND c > 1 GROUP BY a ORDER BY count(*) LIMIT 1") == "extra"
+
+
+def test_cli_parser_and_errors(bench, tmp_path, capsys, monkeypatch):
+    from nl2q import eval_cli
+
+    ap = argparse.ArgumentParser(prog="nl2q")
+    sub = ap.add_subparsers(dest="command", required=True)
+    eval_cli.add_parser(sub)
+    args = ap.parse_args(["eval", "--suite", "spider-dev", "--limit", "1", "--configs", "raw", "--out", str(tmp_path / "o"),
+                          "--benchmarks", str(bench), "--seed", "3", "--workers", "1"])
+    assert (args.suite, args.limit, args.configs, args.seed, args.workers) == ("spider-dev", 1, "raw", 3, 1)
+
+    import nl2q.evaluate as ev
+
+    model = KeyedModel({q: [sql + FENCE] for q, sql in QUESTIONS.items()})
+    real_runner = ev._Runner
+    monkeypatch.setattr(ev, "_Runner", lambda suite, m, *a: real_runner(suite, model, *a))
+    args.no_progress = True
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "exec acc" in printed and "raw" in printed and "1 items" in printed
+
+    bad = ap.parse_args(["eval", "--suite", "nope", "--benchmarks", str(bench), "--out", str(tmp_path / "x")])
+    with pytest.raises(Nl2qError, match="unknown suite") as e:
+        bad.func(bad)
+    assert "spider-dev" in e.value.hint
+    missing = ap.parse_args(["eval", "--suite", "spider-dev", "--benchmarks", str(tmp_path / "none"), "--out", str(tmp_path / "y")])
+    with pytest.raises(Nl2qError, match="benchmark directory not found") as e:
+        missing.func(missing)
+    assert "NL2Q_BENCHMARKS" in e.value.hint
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Nl2qError, match="Spider data not found"):
+        evaluate("spider-dev", out=tmp_path / "z", benchmarks=empty, progress=False)
+    with pytest.raises(Nl2qError, match="unknown configuration"):
+        evaluate("spider-dev", configs="raw,bogus", out=tmp_path / "z", benchmarks=bench, progress=False)
+
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not (SHARED / "spider" / "dev.json").is_file(), reason="../shared/benchmarks is absent")
+def test_spider_dev_with_the_default_model(default_model, tmp_path):
+    out = tmp_path / "spider"
+    s = evaluate("spider-dev", limit=2, model=default_model, configs=("raw",), out=out, benchmarks=SHARED, progress=False)
+    rows = _rows(out)
+    assert len(rows) == 2 and {r["config"] for r in rows} == {"raw"}
+    for r in rows:
+        assert r["model"] == "smollm2-135m" and r["rounds"] and r["rounds"][0]["raw_output"] is not None
+        assert r["gold_execution"]["ok"] and r["metrics"]["exec_match"] is not None
+    assert s["results"]["raw"]["n"] == 2 and (out / "report.md").is_file()
