@@ -1,12 +1,12 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   create .venv, write the fixture database, answer a question with the default model
+#   make demo   create .venv, write the fixture databases (SQL and graph), answer a question with the default model
 #   make test   create .venv if needed, run the test suite
 PY := .venv/bin/python
 QUESTION ?= List the hostname and datacenter of every host.
 
 .PHONY: demo test bench clean
 
-demo: .venv/.installed fixtures/ops.duckdb
+demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg
 	.venv/bin/nl2q ask "$(QUESTION)" --db fixtures/ops.duckdb
 
 test: .venv/.installed
@@ -28,5 +28,8 @@ bench: .venv/.installed
 fixtures/ops.duckdb: fixtures/ops_inventory.py .venv/.installed
 	$(PY) fixtures/ops_inventory.py $@
 
+fixtures/ops_kg: fixtures/ops_kg.py .venv/.installed
+	$(PY) fixtures/ops_kg.py $@
+
 clean:
-	rm -rf .venv fixtures/ops.duckdb
+	rm -rf .venv fixtures/ops.duckdb fixtures/ops_kg

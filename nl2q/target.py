@@ -176,19 +176,21 @@ class CypherTarget(Target):
         import os
         from urllib.parse import urlsplit, urlunsplit
 
-        import neo4j
-
         from .execute.graph import BoltExecutor
         from .schema.graph_introspect import from_bolt
 
         parts = urlsplit(uri)
         user = parts.username or os.environ.get("NL2Q_BOLT_USER", "neo4j")
         password = parts.password or os.environ.get("NL2Q_BOLT_PASSWORD", "")
-        clean = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
-        driver = neo4j.GraphDatabase.driver(clean, auth=(user, password))
+        clean = urlunsplit((parts.scheme, f"{parts.hostname}:{parts.port or 7687}", "", "", ""))
         database = parts.path.strip("/") or None
-        schema = from_bolt(driver, database=database)
-        return CypherBound(schema, self.dialect(dialect, None), BoltExecutor(driver, database=database))
+        executor = BoltExecutor(clean, auth=(user, password), database=database)
+        try:
+            schema = from_bolt(executor.driver, database=database)
+        except Exception:
+            executor.close()
+            raise
+        return CypherBound(schema, self.dialect(dialect, None), executor)
 
 
 TARGETS: dict[str, Target] = {"sql": SqlTarget(), "cypher": CypherTarget()}
