@@ -67,15 +67,21 @@ def _char_class(chars: Iterable[str]) -> str:
     return "[" + "".join(chr(a) if a == b else f"{chr(a)}{chr(b)}" if b == a + 1 else f"{chr(a)}-{chr(b)}" for a, b in runs) + "]"
 
 
-def words_excluding(excluded: Iterable[str], max_len: int, first: str = _LOWER, rest: str = _WORD) -> str:
+def words_excluding(excluded: Iterable[str], max_len: int, first: str = _LOWER, rest: str = _WORD,
+                    fold_case: bool = False) -> str:
     """A regex for words of ``first`` then ``rest`` characters, 1..max_len long, except ``excluded``.
 
     The decoding regex dialect has no lookarounds, so the exclusion is spelt out
-    over a trie of the excluded words.
+    over a trie of the excluded words. With ``fold_case`` the exclusion ignores case
+    (Cypher keywords do): ``excluded`` is given in lower case.
     """
+
+    def variants(ch: str, allowed: str) -> list[str]:
+        return [c for c in dict.fromkeys([ch, ch.upper()] if fold_case else [ch]) if c in allowed]
+
     trie: dict = {}
     for word in excluded:
-        if 0 < len(word) <= max_len and word[0] in first and all(c in rest for c in word[1:]):
+        if 0 < len(word) <= max_len and variants(word[0], first) and all(variants(c, rest) for c in word[1:]):
             node = trie
             for ch in word:
                 node = node.setdefault(ch, {})
@@ -86,15 +92,17 @@ def words_excluding(excluded: Iterable[str], max_len: int, first: str = _LOWER, 
         ends_here = depth > 0 and not node.get("$")
         alts = []
         if depth < max_len:
+            chars = first if depth == 0 else rest
             children = sorted(k for k in node if k != "$")
-            others = [c for c in (first if depth == 0 else rest) if c not in children]
+            taken = {v for ch in children for v in variants(ch, chars)}
+            others = [c for c in chars if c not in taken]
             if others:
                 tail = max_len - depth - 1
                 alts.append(_char_class(others) + (f"{_char_class(rest)}{{0,{tail}}}" if tail else ""))
             for ch in children:
                 sub = node_regex(node[ch], depth + 1)
                 if sub is not None:
-                    alts.append(ch + sub)
+                    alts.append(_char_class(variants(ch, chars)) + sub)
         if not alts:
             return "" if ends_here else None
         return f"(?:{'|'.join(alts)})" + ("?" if ends_here else "")
@@ -224,7 +232,7 @@ def _constructs(dialect: Dialect) -> list[str]:
 def specialise_cypher(schema: "GraphSchema", dialect: Dialect) -> str:
     """``grammars/cypher.lark`` bound to one graph schema and one dialect (the decode variant)."""
     constructs = _constructs(dialect)
-    words = words_excluding(cypher_keywords(), 30)
+    words = words_excluding(cypher_keywords(), 30, rest=_WORD + _LOWER.upper(), fold_case=True)
     rules = [
         "label_name: " + alternatives(lark_literal(cypher_name(n)) for n in schema.labels),
         "rel_type: " + alternatives(lark_literal(cypher_name(r)) for r in schema.rels),

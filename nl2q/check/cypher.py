@@ -407,6 +407,9 @@ class _Checker:
         if kind in ("exists_subquery", "count_subquery"):
             inner = dict(scope)
             body = _first(node, "subquery_body")
+            if _first(body, "pattern") is None:  # type: ignore[arg-type]
+                self.single_query(body, inner)  # type: ignore[arg-type]
+                return
             self.pattern(_first(body, "pattern"), inner)  # type: ignore[arg-type]
             where = _first(body, "where_clause")  # type: ignore[arg-type]
             if where is not None:
