@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .errors import Nl2qError
+from .policy import Policy
 
 HARNESS_VERSION = 1
 DEFAULT_CONFIGS = ("raw", "constrained", "repair")
@@ -684,6 +685,15 @@ class _GraphEngine:
         pass
 
 
+_EXEC_POLICY = Policy(max_rows=EXEC_ROW_CAP, preview_rows=EXEC_ROW_CAP, timeout_s=EXEC_TIMEOUT_S)
+
+
+def _execution(dry: Any) -> Execution:
+    """nl2q's own dry run, with every row kept, as an evaluation execution."""
+    return Execution(dry.ok, dry.engine, list(dry.columns), [tuple(r) for r in dry.rows], dry.capped, dry.error,
+                     dry.elapsed_ms)
+
+
 class _BoltEngine(_GraphEngine):
     """A Bolt server (``$NL2Q_BOLT_URI``): database ``<name>`` per graph, loaded when empty; reads rolled back."""
 
@@ -694,6 +704,8 @@ class _BoltEngine(_GraphEngine):
 
         import neo4j
 
+        from .execute.graph import BoltExecutor
+
         parts = urlsplit(uri)
         user = parts.username or os.environ.get("NL2Q_BOLT_USER", "neo4j")
         password = parts.password or os.environ.get("NL2Q_BOLT_PASSWORD", "")
@@ -701,33 +713,20 @@ class _BoltEngine(_GraphEngine):
         self.driver = neo4j.GraphDatabase.driver(clean, auth=(user, password))
         self.describe = f"Bolt server {clean}"
         self.databases = tuple(databases)
+        self._executors = {}
         for name in databases:
             with self.driver.session(database=name) as s:
                 count = int(s.run("MATCH (n) RETURN count(n)").single()[0])
             if count == 0:
                 graph_data.load_bolt(name, self.driver, database=name)
+            self._executors[name] = BoltExecutor(self.driver, database=name)
 
     def run(self, database: str, query: str) -> Execution:
-        t0 = time.perf_counter()
-        try:
-            with self.driver.session(database=database) as s:
-                tx = s.begin_transaction(timeout=EXEC_TIMEOUT_S)
-                try:
-                    res = tx.run(query)
-                    cols = list(res.keys())
-                    rows = []
-                    for rec in res:
-                        rows.append(tuple(rec.values()))
-                        if len(rows) > EXEC_ROW_CAP:
-                            break
-                finally:
-                    tx.rollback()
-        except Exception as e:  # noqa: BLE001 - engine errors are outcomes
-            return Execution(False, "bolt", error=f"{type(e).__name__}: {e}"[:500], elapsed_ms=_ms(t0))
-        capped = len(rows) > EXEC_ROW_CAP
-        return Execution(True, "bolt", cols, rows[:EXEC_ROW_CAP], capped, None, _ms(t0))
+        return _execution(self._executors[database].run(query, _EXEC_POLICY))
 
     def close(self) -> None:
+        for ex in self._executors.values():
+            ex.close()
         self.driver.close()
 
 
@@ -737,45 +736,23 @@ class _LadybugEngine(_GraphEngine):
     kind = "ladybug"
 
     def __init__(self, databases: list[str], graph_data: Any, schemas: dict[str, Any]) -> None:
-        import ladybug
+        from .execute.graph import LadybugExecutor
 
         self._tmp = tempfile.TemporaryDirectory(prefix="nl2q-eval-graphs-")
         self.databases = tuple(databases)
         self.describe = "Ladybug (embedded; its Cypher differs from Neo4j's, so some gold queries fail there)"
-        self._conns: dict[str, Any] = {}
-        self._dbs: list[Any] = []
+        self._executors = {}
         for name in databases:
             path = graph_data.load_ladybug(name, Path(self._tmp.name) / f"{name}.lbug", schemas[name])
-            db = ladybug.Database(str(path), read_only=True)
-            self._dbs.append(db)
-            conn = ladybug.Connection(db)
-            conn.set_query_timeout(int(EXEC_TIMEOUT_S * 1000))
-            self._conns[name] = conn
+            self._executors[name] = LadybugExecutor(path)
 
     def run(self, database: str, query: str) -> Execution:
-        t0 = time.perf_counter()
-        try:
-            res = self._conns[database].execute(query)
-            if isinstance(res, list):
-                res = res[-1]
-            cols = list(res.get_column_names())
-            rows = []
-            while res.has_next():
-                rows.append(tuple(res.get_next()))
-                if len(rows) > EXEC_ROW_CAP:
-                    break
-            res.close()
-        except Exception as e:  # noqa: BLE001
-            return Execution(False, "ladybug", error=f"{type(e).__name__}: {e}"[:500], elapsed_ms=_ms(t0))
-        capped = len(rows) > EXEC_ROW_CAP
-        return Execution(True, "ladybug", cols, rows[:EXEC_ROW_CAP], capped, None, _ms(t0))
+        return _execution(self._executors[database].run(query, _EXEC_POLICY))
 
     def close(self) -> None:
-        for c in self._conns.values():
-            c.close()
-        for db in self._dbs:
-            db.close()
-        self._conns.clear()
+        for ex in self._executors.values():
+            ex.close()
+        self._executors.clear()
         self._tmp.cleanup()
 
 
