@@ -19,7 +19,8 @@ independently here (``read_graph``): movies has 171 nodes / 253 relationships, n
 The northwind CSV files are malformed in places (unquoted commas in 9 supplier and 176 order
 rows). ``LOAD CSV WITH HEADERS`` maps the header to the first fields and drops the extra ones,
 and ``read_csv_rows`` does the same, so shifted values are loaded as they are in the demo
-database the text2cypher questions were written against.
+database the text2cypher questions were written against (its schema statistics show the
+shift: ``Supplier.homePage`` values include fax numbers such as '(03) 444-6588').
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ import argparse
 import csv
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -575,88 +576,43 @@ def _verify(name: str, engine: str, got: dict[str, Any], want: dict[str, Any]) -
 
 
 # ---------------------------------------------------------------------------------------------
-# An ArcadeDB server with the Bolt plugin, in a subprocess (one JVM per process)
-
-_SERVER_CODE = r"""
-import sys
-import arcadedb_embedded as a
-root, password, bolt, http = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-s = a.create_server(root_path=root, root_password=password, config={
-    "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin", "bolt_port": bolt, "http_port": http})
-s.start()
-for name in sys.argv[5:]:
-    s.create_database(name)
-print("READY", flush=True)
-sys.stdin.read()  # runs until the parent closes our stdin (or dies)
-s.stop()
-"""
+# An ArcadeDB server with the Bolt plugin: tests/graph_server.py starts it in a subprocess
 
 
-def _free_port() -> int:
-    import socket
+def _graph_server_module() -> Any:
+    path = ROOT / "tests" / "graph_server.py"
+    if not path.is_file():
+        raise LoadError(f"{path} is missing: it starts the ArcadeDB Bolt server these loads run against")
+    import importlib.util
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ArcadeBolt:
-    """``with ArcadeBolt(["movies"]) as srv: srv.driver`` - an ArcadeDB server over Bolt on free ports."""
-
-    PASSWORD = "nl2q-eval-only"
-
-    def __init__(self, databases: list[str], root: str | Path | None = None, timeout_s: float = 120) -> None:
-        self.databases = list(databases)
-        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="nl2q-arcadedb-")
-        self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
-        self.timeout_s = timeout_s
-        self.proc: subprocess.Popen | None = None
-        self.driver: Any = None
-        self.uri = ""
-
-    def __enter__(self) -> "ArcadeBolt":
-        import neo4j
-
-        bolt, http = _free_port(), _free_port()
-        self.uri = f"bolt://127.0.0.1:{bolt}"
-        (self.root / "dbs").mkdir(parents=True, exist_ok=True)
-        self._log = open(self.root / "server.log", "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER_CODE, str(self.root / "dbs"), self.PASSWORD, str(bolt), str(http), *self.databases],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, cwd=self.root, text=True)
-        deadline = time.time() + self.timeout_s
-        line = ""
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()  # type: ignore[union-attr]
-            if line.strip() == "READY" or not line:
-                break
-        if line.strip() != "READY":
-            self.__exit__(None, None, None)
-            raise LoadError(f"ArcadeDB did not start; see {self.root / 'server.log'}")
-        self.driver = neo4j.GraphDatabase.driver(self.uri, auth=("root", self.PASSWORD))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.driver is not None:
-            self.driver.close()
-            self.driver = None
-        if self.proc is not None:
-            try:
-                self.proc.stdin.close()  # type: ignore[union-attr]
-                self.proc.wait(timeout=30)
-            except Exception:  # noqa: BLE001
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        if getattr(self, "_log", None):
-            self._log.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+    spec = importlib.util.spec_from_file_location("nl2q_tests_graph_server", path)
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules.setdefault(spec.name, mod)  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
 
 
-def bolt_server(databases: list[str]):
-    """A context manager yielding an object with ``.driver``: tests/graph_server.py when present, else ``ArcadeBolt``."""
-    return ArcadeBolt(databases)
+@dataclass
+class BoltServer:
+    driver: Any
+    database: str
+    uri: str
+
+
+@contextmanager
+def bolt_server(database: str = "nl2q") -> Iterator[BoltServer]:
+    """An ArcadeDB server (in a subprocess, temporary root) holding one empty ``database``; stopped on exit."""
+    gs = _graph_server_module()
+    with tempfile.TemporaryDirectory(prefix="nl2q-arcadedb-") as root:
+        server = gs.start_arcadedb(root, database=database)
+        driver = None
+        try:
+            driver = server.driver()
+            yield BoltServer(driver, database, server.uri)
+        finally:
+            if driver is not None:
+                driver.close()
+            server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -681,11 +637,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ladybug {name}: FAILED: {e}")
     if not args.no_bolt:
         t0 = time.perf_counter()
-        with bolt_server(list(args.names)) as srv:
+        with bolt_server() as srv:
             print(f"ArcadeDB Bolt server up at {srv.uri} ({time.perf_counter() - t0:.1f} s)")
-            for name in args.names:
+            for name in args.names:  # one database, loaded in turn (clear=True empties it first)
                 try:
-                    res = load_bolt(name, srv.driver, database=name)
+                    res = load_bolt(name, srv.driver, database=srv.database, clear=True)
                     print(f"bolt {name}: counts match the source ({res['seconds']} s); skipped: {res['skipped'] or 'nothing'}")
                 except Exception as e:  # noqa: BLE001
                     ok = False

@@ -428,7 +428,7 @@ class _Checker:
                 if single.data == "query_body":
                     self.single_query(single, scope)
             return
-        if kind == "list_comprehension":
+        if kind in ("list_comprehension", "list_predicate"):
             var = str(_tokens(node, "VARIABLE")[0])
             trees = [c for c in node.children if isinstance(c, Tree)]
             self.expr(trees[0], scope)
