@@ -1080,17 +1080,22 @@ def _run_serial(s: Suite, model: Any, pending: list[tuple[Item, list[str]]], sto
     try:
         for item, cfgs in pending:
             for row in runner.run(item, cfgs):
-                store.append(row)
+                _record(row, store, counts, bar)
                 n += 1
-                c = counts.setdefault(row["config"], [0, 0])
-                c[0] += bool(row["metrics"].get("right") if row["metrics"].get("right") is not None else row["valid"])
-                c[1] += 1
-                _postfix(bar, counts)
-                bar.update(1)
     finally:
         bar.close()
         runner.close()
     return {"pairs_run": n, "model_load_s": round(load_s, 2), "workers": 1}
+
+
+def _record(row: dict[str, Any], store: ResultStore, counts: dict[str, list[int]], bar: Any) -> None:
+    """Store one finished row and advance the progress bar with the running score per config."""
+    store.append(row)
+    c = counts.setdefault(row["config"], [0, 0])
+    c[0] += bool(row["metrics"].get("right") if row["metrics"].get("right") is not None else row["valid"])
+    c[1] += 1
+    _postfix(bar, counts)
+    bar.update(1)
 
 
 def _run_parallel(s: Suite, suite: str, benchmarks: Any, model: Any, pending: list[tuple[Item, list[str]]],
@@ -1115,13 +1120,8 @@ def _run_parallel(s: Suite, suite: str, benchmarks: Any, model: Any, pending: li
             futures = [pool.submit(_worker_run, it.id, cfgs) for it, cfgs in pending]
             for fut in as_completed(futures):
                 for row in fut.result():
-                    store.append(row)
+                    _record(row, store, counts, bar)
                     n += 1
-                    c = counts.setdefault(row["config"], [0, 0])
-                    c[0] += bool(row["metrics"].get("right") if row["metrics"].get("right") is not None else row["valid"])
-                    c[1] += 1
-                    _postfix(bar, counts)
-                    bar.update(1)
     finally:
         bar.close()
     return {"pairs_run": n, "workers": workers, "threads_per_worker": threads}
@@ -1278,7 +1278,7 @@ def render_report(summary: dict[str, Any]) -> str:
         f"- items: {s['n_items']} (seed {s['seed']}, limit {s['limit']}; {s['sampling']}); "
         f"item ids sha256 `{s['item_ids_sha256'][:16]}`",
         f"- execution: **{ex['mode']}**: {ex.get('note', '')}",
-        f"- few-shot: none; gold queries never enter prompts",
+        "- few-shot: none; gold queries never enter prompts",
         f"- rows: {s['rows']} of {s['pairs']} (item, configuration) pairs{'' if s['complete'] else ' (INCOMPLETE)'}",
         f"- generated {s['generated_at']} by nl2q {s['nl2q_version']} (harness v{s['harness_version']})",
         "",

@@ -26,6 +26,12 @@ def ops_inventory():
 
 
 @pytest.fixture(scope="session")
+def kg():
+    """The ops knowledge-graph generator, fixtures/ops_kg.py."""
+    return _fixture_module("ops_kg")
+
+
+@pytest.fixture(scope="session")
 def ops_duckdb(tmp_path_factory, ops_inventory) -> Path:
     return ops_inventory.write_duckdb(tmp_path_factory.mktemp("ops") / "ops.duckdb")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,14 +17,6 @@ pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "List the hostname of every host."
 arcadedb = arcadedb_fixture(scope="module")
-
-
-@pytest.fixture(scope="module")
-def kg():
-    spec = importlib.util.spec_from_file_location("ops_kg", ROOT / "fixtures" / "ops_kg.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +41,6 @@ def compiler(default_model):
 
 def assert_sound(result, dialect: str) -> None:
     """Whatever the model wrote: each round parses under the check grammar or says it was cut off."""
-    from nl2q.dialect import get_dialect
-
     assert result.dialect == dialect
     for rd in result.rounds:
         assert rd.constrained

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -25,14 +24,6 @@ arcadedb = arcadedb_fixture(scope="module")
 SLOW_LADYBUG = ("MATCH (a:Alert), (b:Alert), (c:Alert), (d:Alert), (h:Host) "
                 "WHERE a.name + b.name + c.name + d.name + h.id <> 'x' RETURN count(*)")
 SLOW_BOLT = "UNWIND range(1, 4000) AS x UNWIND range(1, 4000) AS y WITH x, y WHERE (x * y) % 7 = 0 RETURN count(*)"
-
-
-@pytest.fixture(scope="module")
-def kg():
-    spec = importlib.util.spec_from_file_location("ops_kg", ROOT / "fixtures" / "ops_kg.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Iterable, Iterator
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedEOF, UnexpectedInput
 
 from ..dialect import Dialect
 from ..grammar import cypher_check_grammar
