@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nl2q import Compiler
     from nl2q.check.sql import check_sql
-    from nl2q.decode import Sampling, TransformersModel, default_model_dir, load_model
+    from nl2q.decode import Sampling, default_model_dir, load_model
     from nl2q.dialect import get_dialect
     from nl2q.execute import DuckDBExecutor, SQLiteExecutor
     from nl2q.grammar import specialise_sql

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:48s} {value:>10} {unit}")
 
     kg = load_module("ops_kg")
-    neo4j, ladybug = get_dialect("neo4j"), get_dialect("ladybug")
+    neo4j = get_dialect("neo4j")
     with tempfile.TemporaryDirectory() as tmp:
         db = kg.write_ladybug(Path(tmp) / "ops_kg")
         report("ladybug_introspection_ms", median([ms(lambda: from_ladybug(db)) for _ in range(args.repeats)]), "ms")

@@ -674,15 +674,20 @@ class Text2Cypher(Suite):
 
 
 class _GraphEngine:
+    """Gold and predicted queries run through one nl2q executor per evaluated database."""
+
     kind = "none"
     describe = ""
     databases: tuple[str, ...] = ()
+    _executors: dict[str, Any]
 
     def run(self, database: str, query: str) -> Execution:
-        raise NotImplementedError
+        return _execution(self._executors[database].run(query, _EXEC_POLICY))
 
     def close(self) -> None:
-        pass
+        for ex in self._executors.values():
+            ex.close()
+        self._executors.clear()
 
 
 _EXEC_POLICY = Policy(max_rows=EXEC_ROW_CAP, preview_rows=EXEC_ROW_CAP, timeout_s=EXEC_TIMEOUT_S)
@@ -721,12 +726,8 @@ class _BoltEngine(_GraphEngine):
                 graph_data.load_bolt(name, self.driver, database=name)
             self._executors[name] = BoltExecutor(self.driver, database=name)
 
-    def run(self, database: str, query: str) -> Execution:
-        return _execution(self._executors[database].run(query, _EXEC_POLICY))
-
     def close(self) -> None:
-        for ex in self._executors.values():
-            ex.close()
+        super().close()
         self.driver.close()
 
 
@@ -746,13 +747,8 @@ class _LadybugEngine(_GraphEngine):
             path = graph_data.load_ladybug(name, Path(self._tmp.name) / f"{name}.lbug", schemas[name])
             self._executors[name] = LadybugExecutor(path)
 
-    def run(self, database: str, query: str) -> Execution:
-        return _execution(self._executors[database].run(query, _EXEC_POLICY))
-
     def close(self) -> None:
-        for ex in self._executors.values():
-            ex.close()
-        self._executors.clear()
+        super().close()
         self._tmp.cleanup()
 
 
