@@ -597,18 +597,27 @@ class BoltServer:
     driver: Any
     database: str
     uri: str
+    databases: tuple[str, ...] = ()
+    auth: tuple[str, str] = ("", "")
+
+    @property
+    def uri_with_auth(self) -> str:
+        """``bolt://user:password@host:port``, the form ``$NL2Q_BOLT_URI`` takes."""
+        user, password = self.auth
+        return self.uri.replace("bolt://", f"bolt://{user}:{password}@", 1)
 
 
 @contextmanager
-def bolt_server(database: str = "nl2q") -> Iterator[BoltServer]:
-    """An ArcadeDB server (in a subprocess, temporary root) holding one empty ``database``; stopped on exit."""
+def bolt_server(database: str = "nl2q", *more: str) -> Iterator[BoltServer]:
+    """An ArcadeDB server (in a subprocess, temporary root) holding empty databases; stopped on exit."""
     gs = _graph_server_module()
+    names = (database, *more)
     with tempfile.TemporaryDirectory(prefix="nl2q-arcadedb-") as root:
-        server = gs.start_arcadedb(root, database=database)
+        server = gs.start_arcadedb(root, database=",".join(names))
         driver = None
         try:
             driver = server.driver()
-            yield BoltServer(driver, database, server.uri)
+            yield BoltServer(driver, database, server.uri, names, server.auth)
         finally:
             if driver is not None:
                 driver.close()

@@ -11,6 +11,9 @@ databases with ``NAME:db1,db2``):
   The seed and the sampled item ids are recorded in ``summary.json``.
 - **Configurations** (``nl2q.Stages.named``: ``raw``, ``constrained``, ``repair``, ``raw+repair``) run on the
   same items with the same model, one item at a time, every configuration of an item in turn.
+  A generation request identical to one already made for the item (``repair``'s first round is
+  ``constrained``'s) is replayed instead of decoded again: greedy decoding of the same request is
+  deterministic, so the row is the same, and its latency includes the replayed decode time.
 - **Rows**: ``results.jsonl`` gets one JSON line per (item, configuration), written whole and flushed
   (and fsynced) as soon as it is known: question, gold, prediction, every round (prompt, raw output,
   diagnostics), how gold and prediction executed, and the metrics. Re-running with the same ``out``
@@ -938,6 +941,58 @@ def _model_name(model: Any) -> str:
     return str(model or DEFAULT_MODEL)
 
 
+def _replay_model(inner: Any) -> Any:
+    """``inner`` wrapped so that an identical generation request within one item is decoded once.
+
+    Configurations share work: ``repair``'s first round is exactly ``constrained``'s request (same
+    messages, prefix, grammar, sampling, token limit). Decoding is deterministic for a given request,
+    so replaying the stored Generation gives the same result as decoding again. ``saved_ms`` is the
+    decode time replayed since the last ``reset``; the harness adds it back to the row's latency.
+    """
+    from .decode import Model, load_model
+
+    model = load_model(inner)
+
+    class ReplayModel(Model):
+        name = model.name
+        supports_grammar = model.supports_grammar
+        defaults = model.defaults
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+            self.memo: dict[str, Any] = {}
+            self.saved_ms = 0.0
+            self.replayed = 0
+
+        def reset(self) -> None:
+            self.memo.clear()
+            self.saved_ms = 0.0
+            self.replayed = 0
+
+        def constrain(self, grammar: str) -> Any:
+            return self.inner.constrain(grammar)
+
+        def _compile(self, grammar: str, key: str) -> Any:  # pragma: no cover - constrain delegates
+            return self.inner.constrain(grammar)
+
+        def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None):  # type: ignore[no-untyped-def]
+            s = sampling or self.inner.defaults
+            key = json.dumps([messages, prefix, constraint.key if constraint is not None else None, max_new_tokens,
+                              [s.temperature, s.top_p, s.seed, s.repetition_penalty]], sort_keys=True)
+            if key in self.memo:
+                gen = self.memo[key]
+                self.saved_ms += gen.elapsed_ms
+                self.replayed += 1
+                return gen
+            gen = self.inner.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens,
+                                      sampling=sampling)
+            self.memo[key] = gen
+            return gen
+
+    return ReplayModel()
+
+
 class _Runner:
     """One model and one suite: runs every pending configuration of an item."""
 
@@ -946,16 +1001,24 @@ class _Runner:
         from .policy import Policy
 
         self.suite = suite
-        self.compiler = Compiler(model, policy=Policy(), max_repairs=max_repairs, max_new_tokens=max_new_tokens)
+        self.model = _replay_model(model)
+        self.compiler = Compiler(self.model, policy=Policy(), max_repairs=max_repairs, max_new_tokens=max_new_tokens)
         self.model_name = self.compiler.model.name
 
     def run(self, item: Item, configs: list[str]) -> Iterable[dict[str, Any]]:
         from .compiler import Stages
 
+        self.model.reset()
         for config in configs:
             try:
+                saved_before, replayed_before = self.model.saved_ms, self.model.replayed
                 result = self.compiler.compile(item.question, schema=self.suite.schema_for(item), target=self.suite.target,
                                                dialect=self.suite.dialect, stages=Stages.named(config))
+                replayed = self.model.replayed - replayed_before
+                if replayed:
+                    # Latency as if decoded here: the replayed generations' decode time is added back.
+                    result.timings["total_ms"] = round(result.timings["total_ms"] + self.model.saved_ms - saved_before, 1)
+                    result.timings["replayed_generations"] = replayed
                 yield score(self.suite, item, config, result)
             except (KeyboardInterrupt, SystemExit):
                 raise
@@ -1238,23 +1301,53 @@ def _s(ms: Any) -> str:
     return "n/a" if ms is None else f"{ms / 1000:.1f}"
 
 
-def format_table(summary: dict[str, Any]) -> str:
-    """The per-configuration table as aligned text (what ``nl2q eval`` prints)."""
-    head = ["config", "n", "valid", "exec acc", "valid+right", "exact set", "rounds", "inv->valid", "wrong->right",
-            "p50 s", "p95 s", "tok/item"]
+_COLUMNS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "n": lambda r: str(r["n"]),
+    "valid": lambda r: _f(r["valid"]),
+    "exec acc": lambda r: _f(r["exec_acc"]),
+    "valid & right": lambda r: _f(r["right"]),
+    "exact set": lambda r: _f(r["exact_set"]),
+    "rounds": lambda r: f"{r['rounds_mean']:.2f}",
+    "invalid→valid": lambda r: str(r["invalid_to_valid"]),
+    "wrong→right": lambda r: str(r["wrong_to_right"]),
+    "right→wrong": lambda r: str(r["right_to_wrong"]),
+    "p50 s": lambda r: _s(r["latency_ms_p50"]),
+    "p95 s": lambda r: _s(r["latency_ms_p95"]),
+    "prompt tok": lambda r: f"{r['prompt_tokens_mean']:.0f}",
+    "output tok": lambda r: f"{r['output_tokens_mean']:.0f}",
+    "tok/item": lambda r: f"{(r['prompt_tokens_mean'] or 0) + (r['output_tokens_mean'] or 0):.0f}",
+}
+TEXT_COLUMNS = ("n", "valid", "exec acc", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
+                "p50 s", "p95 s", "tok/item")
+REPORT_COLUMNS = ("n", "valid", "exec acc", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
+                  "right→wrong", "p50 s", "p95 s", "prompt tok", "output tok")
+
+
+def results_table(summary: dict[str, Any], columns: Sequence[str] = REPORT_COLUMNS,
+                  name: Callable[[str], str] = str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (one per configuration) of the main results table, cells formatted."""
+    head = ["config", *columns]
     body = []
     for c in summary["configs"]:
         r = summary["results"][c]
         if not r.get("n"):
-            body.append([c, "0"] + ["n/a"] * (len(head) - 2))
-            continue
-        tok = (r["prompt_tokens_mean"] or 0) + (r["output_tokens_mean"] or 0)
-        body.append([c, str(r["n"]), _f(r["valid"]), _f(r["exec_acc"]), _f(r["right"]), _f(r["exact_set"]),
-                     f"{r['rounds_mean']:.2f}", str(r["invalid_to_valid"]), str(r["wrong_to_right"]),
-                     _s(r["latency_ms_p50"]), _s(r["latency_ms_p95"]), f"{tok:.0f}"])
+            body.append([name(c), "0"] + ["n/a"] * (len(columns) - 1))
+        else:
+            body.append([name(c)] + [_COLUMNS[k](r) for k in columns])
+    return head, body
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The per-configuration table as aligned text (what ``nl2q eval`` prints)."""
+    head, body = results_table(summary, TEXT_COLUMNS)
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     line = lambda row: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))  # noqa: E731
     return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(b) for b in body])
+
+
+def markdown_table(summary: dict[str, Any], columns: Sequence[str] = REPORT_COLUMNS) -> str:
+    """The main results table in Markdown (report.md, the README's baseline)."""
+    return _md_table(*results_table(summary, columns, name=lambda c: f"`{c}`"))
 
 
 def _md_table(head: list[str], body: list[list[str]]) -> str:
@@ -1281,19 +1374,7 @@ def render_report(summary: dict[str, Any]) -> str:
         "## Results",
         "",
     ]
-    head = ["config", "n", "valid", "exec acc", "valid & right", "exact set", "rounds", "invalid→valid",
-            "wrong→right", "right→wrong", "p50 s", "p95 s", "prompt tok", "output tok"]
-    body = []
-    for c in cfgs:
-        r = s["results"][c]
-        if not r.get("n"):
-            body.append([f"`{c}`", "0"] + ["n/a"] * (len(head) - 2))
-            continue
-        body.append([f"`{c}`", str(r["n"]), _f(r["valid"]), _f(r["exec_acc"]), _f(r["right"]), _f(r["exact_set"]),
-                     f"{r['rounds_mean']:.2f}", str(r["invalid_to_valid"]), str(r["wrong_to_right"]),
-                     str(r["right_to_wrong"]), _s(r["latency_ms_p50"]), _s(r["latency_ms_p95"]),
-                     f"{r['prompt_tokens_mean']:.0f}", f"{r['output_tokens_mean']:.0f}"])
-    lines += [_md_table(head, body), ""]
+    lines += [markdown_table(s), ""]
     n_exec = {c: s["results"][c].get("n_executable") for c in cfgs}
     lines += [f"Execution accuracy is over the items whose gold query executes ({', '.join(f'{c}: {v}' for c, v in n_exec.items())}).", ""]
     for key, groups in s["breakdown"].items():

@@ -1,6 +1,6 @@
 """A real ArcadeDB server with its Bolt plugin, in a subprocess, for tests.
 
-    python tests/graph_server.py --port P --root DIR [--http-port H] [--database ops]
+    python tests/graph_server.py --port P --root DIR [--http-port H] [--database ops[,other...]]
 
 prints ``READY bolt://127.0.0.1:P`` once Bolt accepts connections, and stops on SIGTERM,
 SIGINT or when its stdin closes (so it dies with the test run that started it). The JVM
@@ -165,7 +165,8 @@ def _serve(port: int, http_port: int, root: Path, database: str, heap: str) -> i
 
     server.start()
     try:
-        server.create_database(database)
+        for name in database.split(","):
+            server.create_database(name)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _accepts(port):
             if time.monotonic() > deadline or stop.is_set():
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, required=True, help="Bolt port")
     ap.add_argument("--http-port", type=int, default=0, help="HTTP port (default: a free one)")
     ap.add_argument("--root", type=Path, required=True, help="server root directory (databases, config, logs)")
-    ap.add_argument("--database", default="ops")
+    ap.add_argument("--database", default="ops", help="database(s) to create, comma-separated")
     ap.add_argument("--heap", default="1g")
     args = ap.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)

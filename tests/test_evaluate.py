@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nl2q import ScriptedModel
+from nl2q.decode import Generation
 from nl2q.errors import Nl2qError
 from nl2q.evaluate import (
     RESULTS_FILE, Execution, evaluate, exact_set_match, format_table, get_suite, results_match, spider_hardness,
@@ -125,6 +126,25 @@ def test_metrics_execution_order_exact_and_repair(bench, tmp_path):
         text = json.dumps(messages)
         assert "ORDER BY age" not in text.replace("SELECT nme FROM singer ORDER BY age", "")
         assert "country = 'France'" not in text
+
+
+def test_repair_replays_the_constrained_first_round(bench, tmp_path):
+    """constrained and repair send the same first request: it is decoded once, and timed as if decoded twice."""
+    outputs = {COUNT: [Generation("SELECT count(*) FROM singer" + FENCE, "eos", 10, 5, 400.0, True)],
+               ORDERED: [Generation("SELECT nme FROM singer" + FENCE, "eos", 10, 5, 300.0, True),
+                         "SELECT name FROM singer ORDER BY age" + FENCE],
+               FRANCE: ["SELECT name FROM singer WHERE country = 'France'" + FENCE]}
+    model = KeyedModel(outputs)
+    out = tmp_path / "run"
+    evaluate("spider-dev", model=model, configs=("constrained", "repair"), out=out, benchmarks=bench, progress=False)
+    rows = _by(_rows(out))
+    assert len(model.calls) == 4  # COUNT and FRANCE once each; ORDERED's first round once, then its repair
+    assert rows[(COUNT, "repair")]["rounds"][0]["raw_output"] == rows[(COUNT, "constrained")]["rounds"][0]["raw_output"]
+    assert rows[(COUNT, "repair")]["timings"]["replayed_generations"] == 1
+    assert rows[(COUNT, "repair")]["metrics"]["latency_ms"] >= 400.0
+    assert "replayed_generations" not in rows[(COUNT, "constrained")]["timings"]
+    rep = rows[(ORDERED, "repair")]
+    assert rep["metrics"]["rounds"] == 2 and rep["metrics"]["valid"] and rep["metrics"]["latency_ms"] >= 300.0
 
 
 def test_outputs_written(bench, tmp_path):
