@@ -568,6 +568,12 @@ def load_bolt(name: str, driver: Any, database: str | None = None, *, clear: boo
     return {**got, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def verify_bolt(name: str, session: Any) -> None:
+    """Raise ``LoadError`` unless ``session``'s database holds ``name`` whole (counts per label and type)."""
+    data = read_graph(name)
+    _verify(name, "bolt", bolt_counts(session, data), data.counts())
+
+
 def _verify(name: str, engine: str, got: dict[str, Any], want: dict[str, Any]) -> None:
     diffs = [f"{k}: {got[k]} != {want[k]}" for k in ("nodes", "relationships") if got[k] != want[k]]
     diffs += [f"{k} {x}: {got[k].get(x)} != {n}" for k in ("labels", "types") for x, n in want[k].items() if got[k].get(x) != n]

@@ -653,7 +653,11 @@ class Text2Cypher(Suite):
                 self._engine = _open_graph_engine(self, wanted) if wanted else None
                 if self._engine is None:
                     self._engine_error = "no graph engine (set NL2Q_BOLT_URI, or install ladybug)"
-            except Exception as e:  # noqa: BLE001 - fall back to validity-only, and say so
+            except Exception as e:  # noqa: BLE001 - without an explicit engine: validity-only, and say so
+                if os.environ.get(ENV_BOLT_URI) or os.environ.get(ENV_GRAPH_ENGINE, "auto").lower() != "auto":
+                    raise Nl2qError(f"the graph engine asked for could not be opened: {type(e).__name__}: {e}",
+                                    f"check {ENV_BOLT_URI} / {ENV_GRAPH_ENGINE}, or set {ENV_GRAPH_ENGINE}=none "
+                                    "to score text2cypher on validity only") from e
                 self._engine_error = f"{type(e).__name__}: {e}"
         return self._engine
 
@@ -725,6 +729,8 @@ class _BoltEngine(_GraphEngine):
         for name in databases:
             with self.driver.session(database=name) as s:
                 count = int(s.run("MATCH (n) RETURN count(n)").single()[0])
+                if count:  # loaded before (by an earlier run, or the parent of these workers): must be whole
+                    graph_data.verify_bolt(name, s)
             if count == 0:
                 graph_data.load_bolt(name, self.driver, database=name)
             self._executors[name] = BoltExecutor(self.driver, database=name)
@@ -1032,7 +1038,8 @@ class _Runner:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(suite: str, benchmarks: str, model: str | None, max_repairs: int, max_new_tokens: int, threads: int) -> None:
+def _worker_init(suite: str, benchmarks: str, model: str | None, max_repairs: int, max_new_tokens: int, threads: int,
+                 execution: dict[str, Any]) -> None:
     from .cli import _quiet
 
     _quiet()  # a worker's load messages would break the parent's progress bar
@@ -1043,6 +1050,10 @@ def _worker_init(suite: str, benchmarks: str, model: str | None, max_repairs: in
     except ImportError:  # pragma: no cover
         pass
     s = get_suite(suite, benchmarks)
+    mine = s.execution()
+    if mine.get("mode") != execution.get("mode"):
+        raise Nl2qError(f"a worker would execute on {mine.get('mode')!r} ({mine.get('note')}), the run on "
+                        f"{execution.get('mode')!r}", "fix the engine the note names, or run with --workers 1")
     _WORKER["runner"] = _Runner(s, model, max_repairs, max_new_tokens)
     _WORKER["items"] = {i.id: i for i in s.all_items()}
 
@@ -1078,6 +1089,7 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         _check_compatible(store, s.name, suite, model_name, out)
         pending = [(it, [c for c in config_list if (it.id, c) not in store]) for it in items]
         pending = [(it, cs) for it, cs in pending if cs]
+        s.execution()  # opens the engine (loading graphs once, here) before any item or worker runs
         total_pairs = len(items) * len(config_list)
         done_before = total_pairs - sum(len(cs) for _, cs in pending)
         run_info: dict[str, Any] = {"pairs_run": 0, "model_load_s": None, "wall_s": None,
@@ -1175,7 +1187,8 @@ def _run_parallel(s: Suite, suite: str, benchmarks: Any, model: Any, pending: li
     ctx = mp.get_context("spawn")
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(suite, str(s.root), model, max_repairs, max_new_tokens, threads)) as pool:
+                                 initargs=(suite, str(s.root), model, max_repairs, max_new_tokens, threads,
+                                           s.execution())) as pool:
             futures = [pool.submit(_worker_run, it.id, cfgs) for it, cfgs in pending]
             for fut in as_completed(futures):
                 for row in fut.result():

@@ -143,7 +143,7 @@ def test_northwind_loads_into_ladybug(tmp_path):
 
 @needs_data
 def test_movies_and_northwind_load_over_bolt(arcadedb):
-    from eval.graph_data import LoadError, load_bolt
+    from eval.graph_data import LoadError, load_bolt, verify_bolt
 
     with arcadedb.driver() as driver:
         res = load_bolt("movies", driver, database=arcadedb.database)
@@ -156,3 +156,21 @@ def test_movies_and_northwind_load_over_bolt(arcadedb):
         with driver.session(database=arcadedb.database) as s:
             rec = s.run("MATCH (p:Product {productName: 'Chai'}) RETURN p.unitPrice AS price, p.discontinued AS d").single()
             assert (rec["price"], rec["d"]) == (18.0, False)
+            verify_bolt("northwind", s)
+            with pytest.raises(LoadError, match="nodes: 1035 != 171"):
+                verify_bolt("movies", s)
+            s.run("MATCH (c:Category) WITH c LIMIT 1 DETACH DELETE c").consume()
+            with pytest.raises(LoadError, match="labels Category: 7 != 8"):  # a partial graph is never used
+                verify_bolt("northwind", s)
+
+
+@needs_data
+def test_an_asked_for_graph_engine_that_fails_stops_the_run(monkeypatch, tmp_path):
+    from nl2q import ScriptedModel
+    from nl2q.errors import Nl2qError
+    from nl2q.evaluate import evaluate
+
+    monkeypatch.setenv("NL2Q_BOLT_URI", f"bolt://u:p@127.0.0.1:{graph_server.free_port()}")
+    with pytest.raises(Nl2qError, match="graph engine"):
+        evaluate("text2cypher:movies", limit=1, model=ScriptedModel([]), out=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r" / "results.jsonl").exists() or not (tmp_path / "r" / "results.jsonl").read_text()
