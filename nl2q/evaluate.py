@@ -82,6 +82,8 @@ METRIC_DEFINITIONS = {
     "valid": "share of items whose returned query nl2q marks valid (parses, passes schema and policy checks, dry run ok)",
     "exec_acc": "share of items (whose gold query executes) where the returned query's result rows equal the gold's "
                 "on the same engine: multisets, or lists when the gold query orders; invalid-marked queries count too",
+    "exec_acc_gold_rows": "exec_acc over the items whose gold query returns at least one row (an empty gold result is "
+                          "matched by any query that returns nothing)",
     "right": "share of items (whose gold query executes) that are valid and execution-correct",
     "exact_set": "SQL only: share of items whose query matches the gold by sqlglot-normalised components "
                  "(select, from tables, where/having conjuncts, group by, order by, limit presence, set operations; "
@@ -1092,7 +1094,8 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         s.execution()  # opens the engine (loading graphs once, here) before any item or worker runs
         total_pairs = len(items) * len(config_list)
         done_before = total_pairs - sum(len(cs) for _, cs in pending)
-        run_info: dict[str, Any] = {"pairs_run": 0, "model_load_s": None, "wall_s": None,
+        run_info: dict[str, Any] = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                    "pairs_run": 0, "model_load_s": None, "wall_s": None,
                                     "resumed_pairs": done_before, "dropped_partial_lines": store.dropped_partial}
         t_run = time.perf_counter()
         if pending:
@@ -1105,8 +1108,9 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         run_info["wall_s"] = round(time.perf_counter() - t_run, 2)
         store.close()
         rows = [store.rows[(it.id, c)] for it in items for c in config_list if (it.id, c) in store]
+        runs = _earlier_runs(out / SUMMARY_FILE) + ([run_info] if run_info["pairs_run"] else [])
         summary = summarise(rows, suite=s, suite_arg=suite, items=items, configs=config_list, seed=seed, limit=limit,
-                            model=model_name, run=run_info)
+                            model=model_name, run=run_info, runs=runs)
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
         _write_json(out / SUMMARY_FILE, summary)
         summary["charts"] = write_charts(summary, out)
@@ -1115,6 +1119,18 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         return summary
     finally:
         s.close()
+
+
+def _earlier_runs(path: Path) -> list[dict[str, Any]]:
+    """The runs an existing summary.json records, so a resumed run's summary keeps their timing."""
+    try:
+        timing = json.loads(path.read_text(encoding="utf-8")).get("timing") or {}
+    except (OSError, ValueError):
+        return []
+    if "runs" in timing:
+        return list(timing["runs"])
+    keys = ("pairs_run", "model_load_s", "wall_s", "resumed_pairs", "workers", "threads_per_worker")
+    return [{k: timing.get(k) for k in keys}] if timing.get("pairs_run") else []
 
 
 def _check_compatible(store: ResultStore, suite_name: str, suite_arg: str, model: str, out: Path) -> None:
@@ -1220,6 +1236,7 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     lat = [r["metrics"]["latency_ms"] for r in rows if r["metrics"].get("latency_ms") is not None]
     valid, n_valid = _rate(rows, "valid")
     ex, n_ex = _rate(rows, "exec_match")
+    ex_rows, n_ex_rows = _rate([r for r in rows if (r.get("gold_execution") or {}).get("row_count")], "exec_match")
     right, _ = _rate(rows, "right")
     exact, n_exact = _rate(rows, "exact_set")
     executed, n_executed = _rate(rows, "executed")
@@ -1230,6 +1247,7 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "n": len(rows),
         "valid": valid,
         "exec_acc": ex, "n_executable": n_ex,
+        "exec_acc_gold_rows": ex_rows, "n_gold_rows": n_ex_rows,
         "right": right,
         "exact_set": exact, "n_exact": n_exact,
         "executed_ok": executed,
@@ -1251,9 +1269,12 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items: list[Item], configs: list[str],
-              seed: int, limit: int | None, model: str, run: dict[str, Any]) -> dict[str, Any]:
-    """summary.json: per configuration, per breakdown group, and how the run was made."""
+              seed: int, limit: int | None, model: str, run: dict[str, Any],
+              runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """summary.json: per configuration, per breakdown group, and how the run (and earlier ``runs``) were made."""
     from . import __version__
+
+    runs = runs if runs is not None else [run]
 
     by_config = {c: [r for r in rows if r["config"] == c] for c in configs}
     ids = [i.id for i in items]
@@ -1286,6 +1307,9 @@ def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items
             "compile_s_per_pair_mean": round(sum(latencies) / len(latencies) / 1000, 2) if latencies else None,
             "compile_s_per_item_all_configs": round(sum(latencies) / 1000 / max(1, len(items)), 2) if latencies else None,
             "wall_s_per_pair_this_run": round(run["wall_s"] / run["pairs_run"], 2) if run.get("pairs_run") and run.get("wall_s") else None,
+            "runs": runs,
+            "wall_s_all_runs": round(sum(r.get("wall_s") or 0 for r in runs), 2),
+            "pairs_run_all_runs": sum(r.get("pairs_run") or 0 for r in runs),
         },
         "metric_definitions": METRIC_DEFINITIONS,
         "nl2q_version": __version__, "harness_version": HARNESS_VERSION,
@@ -1318,6 +1342,7 @@ _COLUMNS: dict[str, Callable[[dict[str, Any]], str]] = {
     "n": lambda r: str(r["n"]),
     "valid": lambda r: _f(r["valid"]),
     "exec acc": lambda r: _f(r["exec_acc"]),
+    "exec acc (gold has rows)": lambda r: _f(r.get("exec_acc_gold_rows")),
     "valid & right": lambda r: _f(r["right"]),
     "exact set": lambda r: _f(r["exact_set"]),
     "rounds": lambda r: f"{r['rounds_mean']:.2f}",
@@ -1330,9 +1355,9 @@ _COLUMNS: dict[str, Callable[[dict[str, Any]], str]] = {
     "output tok": lambda r: f"{r['output_tokens_mean']:.0f}",
     "tok/item": lambda r: f"{(r['prompt_tokens_mean'] or 0) + (r['output_tokens_mean'] or 0):.0f}",
 }
-TEXT_COLUMNS = ("n", "valid", "exec acc", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
+TEXT_COLUMNS = ("n", "valid", "exec acc", "exec acc (gold has rows)", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
                 "p50 s", "p95 s", "tok/item")
-REPORT_COLUMNS = ("n", "valid", "exec acc", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
+REPORT_COLUMNS = ("n", "valid", "exec acc", "exec acc (gold has rows)", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
                   "right→wrong", "p50 s", "p95 s", "prompt tok", "output tok")
 
 
@@ -1389,7 +1414,9 @@ def render_report(summary: dict[str, Any]) -> str:
     ]
     lines += [markdown_table(s), ""]
     n_exec = {c: s["results"][c].get("n_executable") for c in cfgs}
-    lines += [f"Execution accuracy is over the items whose gold query executes ({', '.join(f'{c}: {v}' for c, v in n_exec.items())}).", ""]
+    n_rows = {c: s["results"][c].get("n_gold_rows") for c in cfgs}
+    lines += [f"Execution accuracy is over the items whose gold query executes ({', '.join(f'{c}: {v}' for c, v in n_exec.items())}); "
+              f"\"gold has rows\" over those whose gold result is not empty ({', '.join(f'{c}: {v}' for c, v in n_rows.items())}).", ""]
     for key, groups in s["breakdown"].items():
         lines += [f"## By {key}", ""]
         metric = "exec_acc" if any(g[c].get("exec_acc") is not None for g in groups.values() for c in cfgs) else "valid"
@@ -1410,11 +1437,15 @@ def render_report(summary: dict[str, Any]) -> str:
     if s.get("charts"):
         lines += ["## Charts", ""] + [f"![{Path(p).stem}]({p})" for p in s["charts"]] + [""]
     t = s["timing"]
+    load = f" (model load {t['model_load_s']} s)" if t.get("model_load_s") is not None else ""
+    workers = ", ".join(str(r.get("workers")) for r in t.get("runs") or []) or "n/a"
     lines += ["## Timing", "",
               f"- compile time per item (all configurations): {t.get('compile_s_per_item_all_configs')} s; "
               f"per (item, configuration): {t.get('compile_s_per_pair_mean')} s",
-              f"- this run: {t.get('pairs_run')} pairs in {t.get('wall_s')} s (model load {t.get('model_load_s')} s), "
-              f"{t.get('resumed_pairs')} pairs resumed from earlier runs", ""]
+              f"- this run: {t.get('pairs_run')} pairs in {t.get('wall_s')} s{load}, "
+              f"{t.get('resumed_pairs')} pairs resumed from earlier runs",
+              f"- all runs: {len(t.get('runs') or [])} run(s), {t.get('pairs_run_all_runs')} pairs in "
+              f"{t.get('wall_s_all_runs')} s wall time (workers: {workers})", ""]
     lines += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in s["metric_definitions"].items()] + [""]
     return "\n".join(lines)
 

@@ -181,9 +181,13 @@ def test_resume_skips_finished_rows_and_never_rewrites_them(bench, tmp_path):
     assert after.startswith(first) and len(after.splitlines()) == 3
     assert s["timing"]["resumed_pairs"] == 2 and s["timing"]["pairs_run"] == 1
 
+    assert [r["pairs_run"] for r in s["timing"]["runs"]] == [2, 1] and s["timing"]["pairs_run_all_runs"] == 3
+
     m3 = KeyedModel(outputs)
-    evaluate("spider-dev", model=m3, configs=("raw",), out=out, benchmarks=bench, limit=3, progress=False)
+    s = evaluate("spider-dev", model=m3, configs=("raw",), out=out, benchmarks=bench, limit=3, progress=False)
     assert m3.calls == [] and (out / RESULTS_FILE).read_bytes() == after
+    assert [r["pairs_run"] for r in s["timing"]["runs"]] == [2, 1]  # re-summarising keeps the runs' timing
+    assert "2 run(s), 3 pairs" in (out / "report.md").read_text()
 
 
 def test_killed_run_partial_line_is_resumed(bench, tmp_path):
@@ -228,6 +232,18 @@ def test_sampling_is_deterministic_and_recorded(bench, tmp_path):
     assert [r["item_id"] for r in _rows(tmp_path / "r")] == a[:2]
     difficulty = {i.question: i.groups["difficulty"] for i in suite.all_items()}
     assert difficulty[COUNT] == "easy" and difficulty[FRANCE] == "easy"
+
+
+def test_execution_accuracy_without_empty_gold_results():
+    from nl2q.evaluate import _aggregate
+
+    def row(match: bool, gold_rows: int) -> dict:
+        return {"gold_execution": {"ok": True, "row_count": gold_rows},
+                "metrics": {"valid": True, "exec_match": match, "right": match, "rounds": 1, "latency_ms": 1.0,
+                            "prompt_tokens": 1, "output_tokens": 1}}
+
+    agg = _aggregate([row(True, 0), row(True, 0), row(True, 3), row(False, 2)])
+    assert agg["exec_acc"] == 0.75 and agg["exec_acc_gold_rows"] == 0.5 and agg["n_gold_rows"] == 2
 
 
 def test_result_comparison_and_order_sensitivity():
