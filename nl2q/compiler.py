@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .decode import Constraint, Generation, Model, Sampling, load_model
 from .errors import GrammarRejected
@@ -74,7 +74,9 @@ class Compiler:
         self._bound.clear()
 
     def compile(self, question: str, *, schema: Any, target: str = "sql", dialect: str | None = None,
-                max_repairs: int | None = None, stages: Stages | None = None) -> CompileResult:
+                max_repairs: int | None = None, stages: Stages | None = None,
+                examples: Sequence[tuple[str, str]] = ()) -> CompileResult:
+        """``examples``: (question, query) pairs shown to the model before the question (few-shot)."""
         stages = stages or self.stages
         max_repairs = self.max_repairs if max_repairs is None else max_repairs
         t_start = time.perf_counter()
@@ -84,7 +86,7 @@ class Compiler:
         bind_ms = (time.perf_counter() - t_start) * 1000
 
         base = generation_messages(question, language=bound.language, title=bound.dialect.title,
-                                   schema_text=bound.schema_text(question))
+                                   schema_text=bound.schema_text(question), examples=examples)
         messages = base
         rounds: list[Round] = []
         failing: list[str] = []
@@ -130,7 +132,7 @@ class Compiler:
             },
             model=self.model.name,
             config={"stages": stages.__dict__, "max_repairs": max_repairs, "max_new_tokens": self.max_new_tokens,
-                    "policy": self.policy.__dict__},
+                    "policy": self.policy.__dict__, "examples": len(examples)},
         )
 
     # ------------------------------------------------------------------ steps
@@ -243,11 +245,11 @@ _COMPILERS: dict[tuple[Any, Policy], Compiler] = {}
 
 def compile(question: str, target: str = "sql", *, schema: Any, dialect: str | None = None,
             model: str | Model | None = None, max_repairs: int = 3, policy: Policy | None = None,
-            stages: Stages | None = None) -> CompileResult:
+            stages: Stages | None = None, examples: Sequence[tuple[str, str]] = ()) -> CompileResult:
     """Compile a question into a checked query. Reuses one Compiler per (model, policy) across calls."""
     policy = policy or Policy()
     key = (model if isinstance(model, (str, type(None))) else id(model), policy)
     if key not in _COMPILERS:
         _COMPILERS[key] = Compiler(model, policy=policy)
     return _COMPILERS[key].compile(question, schema=schema, target=target, dialect=dialect,
-                                   max_repairs=max_repairs, stages=stages)
+                                   max_repairs=max_repairs, stages=stages, examples=examples)

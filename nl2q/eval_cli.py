@@ -29,6 +29,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--benchmarks", default=None,
                    help="benchmark directory (default: $NL2Q_BENCHMARKS, else ../shared/benchmarks)")
+    p.add_argument("--few-shot", type=int, default=0, metavar="K",
+                   help="K examples per item from the items outside the sample, other databases (default 0)")
     p.add_argument("--max-repairs", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("eval-runs") / f"{args.suite.replace(':', '_').replace(',', '+')}-seed{args.seed}"
     summary = evaluate(args.suite, limit=args.limit, model=args.model, configs=args.configs, out=out,
                        workers=args.workers, seed=args.seed, benchmarks=args.benchmarks,
-                       max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
+                       max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens, few_shot=args.few_shot,
+                       progress=not args.no_progress)
     ex = summary["execution"]
     print(f"{summary['suite_arg']}: {summary['n_items']} items, model {summary['model']}, seed {summary['seed']}, "
           f"execution: {ex['mode']}")

@@ -42,7 +42,9 @@ Metrics (per row, then aggregated; see ``METRIC_DEFINITIONS``):
   the harness's own executions). Tokens: prompt and output tokens over all rounds.
 
 Nothing here reads gold answers into prompts: the compiler only sees the question and the schema.
-No few-shot examples are used (``few_shot`` in the summary records that).
+Few-shot examples (``few_shot=K``, default 0) are other items' questions and gold queries, from the
+split disjoint from the sample (``Suite.few_shot``); each row lists the ids it was shown, and the
+summary records the split.
 """
 
 from __future__ import annotations
@@ -439,6 +441,29 @@ class Suite(ABC):
         if limit is not None:
             order = order[: max(0, limit)]
         return [items[i] for i in order]
+
+    def few_shot(self, sample: list[Item], k: int, seed: int) -> dict[str, list[Item]]:
+        """``k`` examples per sampled item, from the split disjoint from the sample.
+
+        The split: every item of the suite (all databases) that is not in ``sample``; an item's examples
+        come from other databases than its own, since Spider and text2cypher hold paraphrases of one
+        question on the same database. Drawn with ``random.Random(f"{seed}:{item.id}")``.
+        """
+        if k <= 0:
+            return {i.id: [] for i in sample}
+        taken = {i.id for i in sample}
+        by_db: dict[str, list[Item]] = {}
+        for i in self.all_items():
+            if i.id not in taken:
+                by_db.setdefault(i.database, []).append(i)
+        out: dict[str, list[Item]] = {}
+        for item in sample:
+            eligible = [x for db, xs in by_db.items() if db != item.database for x in xs]
+            if len(eligible) < k:
+                raise Nl2qError(f"only {len(eligible)} few-shot examples outside the evaluated items for {item.id} "
+                                f"(database {item.database}); {k} asked for", "lower --limit or --few-shot")
+            out[item.id] = random.Random(f"{seed}:{item.id}").sample(eligible, k)
+        return out
 
     @abstractmethod
     def schema_for(self, item: Item) -> Any:
@@ -1013,25 +1038,26 @@ class _Runner:
         self.compiler = Compiler(self.model, policy=Policy(), max_repairs=max_repairs, max_new_tokens=max_new_tokens)
         self.model_name = self.compiler.model.name
 
-    def run(self, item: Item, configs: list[str]) -> Iterable[dict[str, Any]]:
+    def run(self, item: Item, configs: list[str], examples: Sequence[Item] = ()) -> Iterable[dict[str, Any]]:
         from .compiler import Stages
 
         self.model.reset()
+        shots = [(e.question, e.gold) for e in examples]
         for config in configs:
             try:
                 saved_before, replayed_before = self.model.saved_ms, self.model.replayed
                 result = self.compiler.compile(item.question, schema=self.suite.schema_for(item), target=self.suite.target,
-                                               dialect=self.suite.dialect, stages=Stages.named(config))
+                                               dialect=self.suite.dialect, stages=Stages.named(config), examples=shots)
                 replayed = self.model.replayed - replayed_before
                 if replayed:
                     # Latency as if decoded here: the replayed generations' decode time is added back.
                     result.timings["total_ms"] = round(result.timings["total_ms"] + self.model.saved_ms - saved_before, 1)
                     result.timings["replayed_generations"] = replayed
-                yield score(self.suite, item, config, result)
+                yield {**score(self.suite, item, config, result), "few_shot": [e.id for e in examples]}
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as e:  # noqa: BLE001 - one item's crash is a finding, not the end of the run
-                yield _failed_row(self.suite, item, config, self.model_name, e)
+                yield {**_failed_row(self.suite, item, config, self.model_name, e), "few_shot": [x.id for x in examples]}
 
     def close(self) -> None:
         self.compiler.close()
@@ -1060,20 +1086,21 @@ def _worker_init(suite: str, benchmarks: str, model: str | None, max_repairs: in
     _WORKER["items"] = {i.id: i for i in s.all_items()}
 
 
-def _worker_run(item_id: str, configs: list[str]) -> list[dict[str, Any]]:
-    runner = _WORKER["runner"]
-    return list(runner.run(_WORKER["items"][item_id], configs))
+def _worker_run(item_id: str, configs: list[str], example_ids: list[str]) -> list[dict[str, Any]]:
+    runner, items = _WORKER["runner"], _WORKER["items"]
+    return list(runner.run(items[item_id], configs, [items[i] for i in example_ids]))
 
 
 def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
              configs: str | Sequence[str] = DEFAULT_CONFIGS, out: str | Path, workers: int = 1, seed: int = 0,
              benchmarks: str | Path | None = None, max_repairs: int = 3, max_new_tokens: int = 256,
-             progress: bool = True) -> dict[str, Any]:
+             few_shot: int = 0, progress: bool = True) -> dict[str, Any]:
     """Run ``configs`` side by side on a deterministic sample of ``suite``; write rows, summary, report, charts.
 
     Returns the summary (also written to ``out/summary.json``). Resumable: (item, configuration)
     pairs already in ``out/results.jsonl`` are skipped. ``model`` is a model name/directory or an
     ``nl2q.Model`` (``workers > 1`` needs a name: each worker process loads its own copy).
+    ``few_shot`` examples per item come from outside the sample (see ``Suite.few_shot``).
     """
     t_start = time.perf_counter()
     config_list = _parse_configs(configs)
@@ -1081,6 +1108,8 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         raise Nl2qError(f"--limit must be >= 0, got {limit}")
     if workers < 1:
         raise Nl2qError(f"--workers must be >= 1, got {workers}")
+    if few_shot < 0:
+        raise Nl2qError(f"--few-shot must be >= 0, got {few_shot}")
     s = get_suite(suite, benchmarks)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -1088,7 +1117,8 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         items = s.items(seed, limit)
         store = ResultStore(out / RESULTS_FILE)
         model_name = _model_name(model)
-        _check_compatible(store, s.name, suite, model_name, out)
+        _check_compatible(store, s.name, suite, model_name, out, few_shot)
+        shots = s.few_shot(items, few_shot, seed)
         pending = [(it, [c for c in config_list if (it.id, c) not in store]) for it in items]
         pending = [(it, cs) for it, cs in pending if cs]
         s.execution()  # opens the engine (loading graphs once, here) before any item or worker runs
@@ -1099,18 +1129,15 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
                                     "resumed_pairs": done_before, "dropped_partial_lines": store.dropped_partial}
         t_run = time.perf_counter()
         if pending:
-            if workers > 1:
-                run_info.update(_run_parallel(s, suite, benchmarks, model, pending, store, workers, max_repairs,
-                                              max_new_tokens, total_pairs, done_before, progress))
-            else:
-                run_info.update(_run_serial(s, model, pending, store, max_repairs, max_new_tokens, total_pairs,
-                                            done_before, progress))
+            plan = _Plan(s, suite, model, pending, shots, store, max_repairs, max_new_tokens, total_pairs, done_before,
+                         progress)
+            run_info.update(_run_parallel(plan, workers) if workers > 1 else _run_serial(plan))
         run_info["wall_s"] = round(time.perf_counter() - t_run, 2)
         store.close()
         rows = [store.rows[(it.id, c)] for it in items for c in config_list if (it.id, c) in store]
         runs = _earlier_runs(out / SUMMARY_FILE) + ([run_info] if run_info["pairs_run"] else [])
         summary = summarise(rows, suite=s, suite_arg=suite, items=items, configs=config_list, seed=seed, limit=limit,
-                            model=model_name, run=run_info, runs=runs)
+                            model=model_name, run=run_info, runs=runs, few_shot=few_shot)
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
         _write_json(out / SUMMARY_FILE, summary)
         summary["charts"] = write_charts(summary, out)
@@ -1133,7 +1160,7 @@ def _earlier_runs(path: Path) -> list[dict[str, Any]]:
     return [{k: timing.get(k) for k in keys}] if timing.get("pairs_run") else []
 
 
-def _check_compatible(store: ResultStore, suite_name: str, suite_arg: str, model: str, out: Path) -> None:
+def _check_compatible(store: ResultStore, suite_name: str, suite_arg: str, model: str, out: Path, few_shot: int) -> None:
     for row in store.rows.values():
         if row.get("suite") != suite_name:
             raise Nl2qError(f"{out / RESULTS_FILE} holds results of suite {row.get('suite')!r}, not {suite_name!r}",
@@ -1141,6 +1168,9 @@ def _check_compatible(store: ResultStore, suite_name: str, suite_arg: str, model
         if row.get("model") != model:
             raise Nl2qError(f"{out / RESULTS_FILE} holds results of model {row.get('model')!r}, not {model!r}",
                             "use another --out directory for each model")
+        if len(row.get("few_shot") or []) != few_shot and not row.get("error"):
+            raise Nl2qError(f"{out / RESULTS_FILE} holds results with {len(row.get('few_shot') or [])} few-shot "
+                            f"example(s), not {few_shot}", "use another --out directory for each --few-shot")
 
 
 def _bar(total: int, initial: int, progress: bool) -> Any:
@@ -1154,20 +1184,36 @@ def _postfix(bar: Any, counts: dict[str, list[int]]) -> None:
     bar.set_postfix_str("right so far: " + " ".join(f"{c} {v[0]}/{v[1]}" for c, v in counts.items()), refresh=False)
 
 
-def _run_serial(s: Suite, model: Any, pending: list[tuple[Item, list[str]]], store: ResultStore, max_repairs: int,
-                max_new_tokens: int, total: int, initial: int, progress: bool) -> dict[str, Any]:
-    bar = _bar(total, initial, progress)
+@dataclass
+class _Plan:
+    """What a run has to do: the pending (item, configurations), their few-shot examples, where rows go."""
+
+    suite: Suite
+    suite_arg: str
+    model: Any
+    pending: list[tuple[Item, list[str]]]
+    shots: dict[str, list[Item]]
+    store: ResultStore
+    max_repairs: int
+    max_new_tokens: int
+    total: int
+    initial: int
+    progress: bool
+
+
+def _run_serial(plan: _Plan) -> dict[str, Any]:
+    bar = _bar(plan.total, plan.initial, plan.progress)
     bar.set_description("eval (loading model)")
     t0 = time.perf_counter()
-    runner = _Runner(s, model, max_repairs, max_new_tokens)
+    runner = _Runner(plan.suite, plan.model, plan.max_repairs, plan.max_new_tokens)
     load_s = time.perf_counter() - t0
     bar.set_description("eval")
     counts: dict[str, list[int]] = {}
     n = 0
     try:
-        for item, cfgs in pending:
-            for row in runner.run(item, cfgs):
-                _record(row, store, counts, bar)
+        for item, cfgs in plan.pending:
+            for row in runner.run(item, cfgs, plan.shots[item.id]):
+                _record(row, plan.store, counts, bar)
                 n += 1
     finally:
         bar.close()
@@ -1185,30 +1231,29 @@ def _record(row: dict[str, Any], store: ResultStore, counts: dict[str, list[int]
     bar.update(1)
 
 
-def _run_parallel(s: Suite, suite: str, benchmarks: Any, model: Any, pending: list[tuple[Item, list[str]]],
-                  store: ResultStore, workers: int, max_repairs: int, max_new_tokens: int, total: int, initial: int,
-                  progress: bool) -> dict[str, Any]:
+def _run_parallel(plan: _Plan, workers: int) -> dict[str, Any]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from .decode import Model
 
-    if isinstance(model, Model):
+    if isinstance(plan.model, Model):
         raise Nl2qError("workers > 1 needs a model name or directory, not a Model object",
                         "pass model as a string, or use workers=1")
     threads = max(1, (os.cpu_count() or 1) // workers)
-    bar = _bar(total, initial, progress)
+    bar = _bar(plan.total, plan.initial, plan.progress)
     counts: dict[str, list[int]] = {}
     n = 0
     ctx = mp.get_context("spawn")
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(suite, str(s.root), model, max_repairs, max_new_tokens, threads,
-                                           s.execution())) as pool:
-            futures = [pool.submit(_worker_run, it.id, cfgs) for it, cfgs in pending]
+                                 initargs=(plan.suite_arg, str(plan.suite.root), plan.model, plan.max_repairs,
+                                           plan.max_new_tokens, threads, plan.suite.execution())) as pool:
+            futures = [pool.submit(_worker_run, it.id, cfgs, [e.id for e in plan.shots[it.id]])
+                       for it, cfgs in plan.pending]
             for fut in as_completed(futures):
                 for row in fut.result():
-                    _record(row, store, counts, bar)
+                    _record(row, plan.store, counts, bar)
                     n += 1
     finally:
         bar.close()
@@ -1270,7 +1315,7 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items: list[Item], configs: list[str],
               seed: int, limit: int | None, model: str, run: dict[str, Any],
-              runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              runs: list[dict[str, Any]] | None = None, few_shot: int = 0) -> dict[str, Any]:
     """summary.json: per configuration, per breakdown group, and how the run (and earlier ``runs``) were made."""
     from . import __version__
 
@@ -1298,7 +1343,11 @@ def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items
         "item_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
         "complete": len(rows) == pairs, "rows": len(rows), "pairs": pairs,
         "execution": suite.execution(),
-        "few_shot": {"k": 0, "split": None, "note": "no few-shot examples; prompts hold the question and the schema only"},
+        "few_shot": ({"k": few_shot, "split": "every suite item (all databases) not in the sample; an item's examples "
+                                               "from other databases than its own",
+                      "draw": "random.Random(f'{seed}:{item_id}').sample", "ids_per_row": "results.jsonl `few_shot`"}
+                     if few_shot else
+                     {"k": 0, "split": None, "note": "no few-shot examples; prompts hold the question and the schema only"}),
         "gold_in_prompts": False,
         "results": {c: _aggregate(by_config[c]) if by_config[c] else {"n": 0} for c in configs},
         "breakdown": breakdown,
@@ -1405,7 +1454,9 @@ def render_report(summary: dict[str, Any]) -> str:
         f"- items: {s['n_items']} (seed {s['seed']}, limit {s['limit']}; {s['sampling']}); "
         f"item ids sha256 `{s['item_ids_sha256'][:16]}`",
         f"- execution: **{ex['mode']}**: {ex.get('note', '')}",
-        "- few-shot: none; gold queries never enter prompts",
+        (f"- few-shot: {s['few_shot']['k']} examples per item; split: {s['few_shot']['split']}; "
+         "an evaluated item's own gold query never enters its prompts" if s["few_shot"]["k"]
+         else "- few-shot: none; gold queries never enter prompts"),
         f"- rows: {s['rows']} of {s['pairs']} (item, configuration) pairs{'' if s['complete'] else ' (INCOMPLETE)'}",
         f"- generated {s['generated_at']} by nl2q {s['nl2q_version']} (harness v{s['harness_version']})",
         "",

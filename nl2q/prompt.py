@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from .decode import Messages
 
@@ -12,14 +13,19 @@ def fence(language: str) -> str:
     return f"```{language}\n"
 
 
-def generation_messages(question: str, *, language: str, title: str, schema_text: str, notes: str = "") -> Messages:
+def generation_messages(question: str, *, language: str, title: str, schema_text: str, notes: str = "",
+                        examples: Sequence[tuple[str, str]] = ()) -> Messages:
+    """System prompt with the schema; ``examples`` (question, query) become earlier turns of the chat."""
     system = (
         f"You translate questions into {title} queries.\n"
         f"Use only the names in this schema.\n\n{schema_text}\n"
         + (f"\n{notes}\n" if notes else "")
         + f"\nAnswer with one read-only {title} query and nothing else."
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    shots: Messages = []
+    for q, query in examples:
+        shots += [{"role": "user", "content": q}, {"role": "assistant", "content": f"{fence(language)}{query.strip()}\n```"}]
+    return [{"role": "system", "content": system}, *shots, {"role": "user", "content": question}]
 
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*\n(.*?)(?:```|$)", re.S)

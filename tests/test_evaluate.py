@@ -55,7 +55,7 @@ class KeyedModel(ScriptedModel):
         self.by_question = {q: list(v) for q, v in outputs.items()}
 
     def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None):
-        question = next(m["content"] for m in messages if m["role"] == "user")
+        question = next(m["content"] for m in messages if m["role"] == "user" and m["content"] in self.by_question)
         self.outputs = [self.by_question[question].pop(0)]
         return super().generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens,
                                 sampling=sampling)
@@ -232,6 +232,42 @@ def test_sampling_is_deterministic_and_recorded(bench, tmp_path):
     assert [r["item_id"] for r in _rows(tmp_path / "r")] == a[:2]
     difficulty = {i.question: i.groups["difficulty"] for i in suite.all_items()}
     assert difficulty[COUNT] == "easy" and difficulty[FRANCE] == "easy"
+
+
+def test_few_shot_examples_come_from_outside_the_sample_and_other_databases(bench, tmp_path):
+    dev_path = bench / "spider" / "dev.json"
+    dev = json.loads(dev_path.read_text())
+    zoo = [("How many animals are there?", "SELECT count(*) FROM animal"),
+           ("Name every keeper.", "SELECT name FROM keeper"),
+           ("Which animals are older than 3?", "SELECT name FROM animal WHERE age > 3")]
+    dev += [{"db_id": "zoo", "question": q, "query": sql} for q, sql in zoo]
+    dev_path.write_text(json.dumps(dev))
+
+    model = KeyedModel({q: [sql + FENCE] for q, sql in QUESTIONS.items()})
+    out = tmp_path / "run"
+    s = evaluate("spider-dev:shop", model=model, configs=("constrained",), out=out, benchmarks=bench, few_shot=2,
+                 progress=False)
+    rows = _rows(out)
+    assert len(model.calls) == 3 and all(r["error"] is None and r["valid"] for r in rows)
+    zoo_ids = {f"dev:{i}" for i in range(3, 6)}
+    assert all(len(r["few_shot"]) == 2 and set(r["few_shot"]) <= zoo_ids for r in rows)
+    assert s["few_shot"]["k"] == 2 and "not in the sample" in s["few_shot"]["split"]
+    by_q = {q: sql for q, sql in zoo}
+    for messages, row in zip(model.calls, rows):
+        shown = [m["content"] for m in messages[1:-1]]
+        assert len(shown) == 4 and shown[0] in by_q and by_q[shown[0]] in shown[1]  # question, then its gold
+        assert row["gold"] not in json.dumps(messages)  # never the evaluated item's own gold
+    assert "few-shot: 2 examples per item" in (out / "report.md").read_text()
+
+    again = KeyedModel({q: [sql + FENCE] for q, sql in QUESTIONS.items()})
+    evaluate("spider-dev:shop", model=again, configs=("constrained",), out=tmp_path / "run2", benchmarks=bench,
+             few_shot=2, progress=False)
+    assert [r["few_shot"] for r in _rows(tmp_path / "run2")] == [r["few_shot"] for r in rows]  # deterministic
+    with pytest.raises(Nl2qError, match="few-shot"):
+        evaluate("spider-dev:shop", model=again, configs=("constrained",), out=out, benchmarks=bench, progress=False)
+    with pytest.raises(Nl2qError, match="only 3 few-shot examples"):
+        evaluate("spider-dev:shop", model=again, configs=("constrained",), out=tmp_path / "run3", benchmarks=bench,
+                 few_shot=4, progress=False)
 
 
 def test_execution_accuracy_without_empty_gold_results():
