@@ -65,6 +65,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from .compiler import Compiler, Stages
+from .decode import DEFAULT_MODEL, Constraint, Generation, Messages, Model, Sampling, load_model
 from .errors import Nl2qError
 from .policy import Policy
 
@@ -575,8 +577,6 @@ class SpiderDev(Suite):
 
     def _execute(self, item: Item, query: str) -> Execution:
         from .execute.sql import SQLiteExecutor
-        from .policy import Policy
-
         ex = self._executors.get(item.database)
         if ex is None:
             ex = self._executors[item.database] = SQLiteExecutor(self.db_path(item.database))
@@ -956,8 +956,6 @@ class ResultStore:
 
 
 def _parse_configs(configs: str | Iterable[str]) -> list[str]:
-    from .compiler import Stages
-
     names = [c.strip() for c in (configs.split(",") if isinstance(configs, str) else configs) if c and c.strip()]
     if not names:
         raise Nl2qError("no configurations given", "pass e.g. --configs raw,constrained,repair")
@@ -967,80 +965,64 @@ def _parse_configs(configs: str | Iterable[str]) -> list[str]:
 
 
 def _model_name(model: Any) -> str:
-    from .decode import DEFAULT_MODEL, Model
-
     if isinstance(model, Model):
         return model.name
     return str(model or DEFAULT_MODEL)
 
 
-def _replay_model(inner: Any) -> Any:
-    """``inner`` wrapped so that an identical generation request within one item is decoded once.
+class _ReplayModel(Model):
+    """A model wrapped so that an identical generation request within one item is decoded once.
 
     Configurations share work: ``repair``'s first round is exactly ``constrained``'s request (same
     messages, prefix, grammar, sampling, token limit). Decoding is deterministic for a given request,
     so replaying the stored Generation gives the same result as decoding again. ``saved_ms`` is the
     decode time replayed since the last ``reset``; the harness adds it back to the row's latency.
     """
-    from .decode import Model, load_model
 
-    model = load_model(inner)
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.inner = model
+        self.name, self.supports_grammar, self.defaults = model.name, model.supports_grammar, model.defaults
+        self.memo: dict[str, Generation] = {}
+        self.saved_ms = 0.0
+        self.replayed = 0
 
-    class ReplayModel(Model):
-        name = model.name
-        supports_grammar = model.supports_grammar
-        defaults = model.defaults
+    def reset(self) -> None:
+        self.memo.clear()
+        self.saved_ms = 0.0
+        self.replayed = 0
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = model
-            self.memo: dict[str, Any] = {}
-            self.saved_ms = 0.0
-            self.replayed = 0
+    def constrain(self, grammar: str) -> Constraint:
+        return self.inner.constrain(grammar)
 
-        def reset(self) -> None:
-            self.memo.clear()
-            self.saved_ms = 0.0
-            self.replayed = 0
+    def _compile(self, grammar: str, key: str) -> Constraint:  # pragma: no cover - constrain delegates
+        return self.inner.constrain(grammar)
 
-        def constrain(self, grammar: str) -> Any:
-            return self.inner.constrain(grammar)
-
-        def _compile(self, grammar: str, key: str) -> Any:  # pragma: no cover - constrain delegates
-            return self.inner.constrain(grammar)
-
-        def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None):  # type: ignore[no-untyped-def]
-            s = sampling or self.inner.defaults
-            key = json.dumps([messages, prefix, constraint.key if constraint is not None else None, max_new_tokens,
-                              [s.temperature, s.top_p, s.seed, s.repetition_penalty]], sort_keys=True)
-            if key in self.memo:
-                gen = self.memo[key]
-                self.saved_ms += gen.elapsed_ms
-                self.replayed += 1
-                return gen
-            gen = self.inner.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens,
-                                      sampling=sampling)
-            self.memo[key] = gen
+    def generate(self, messages: Messages, *, prefix: str = "", constraint: Constraint | None = None,
+                 max_new_tokens: int = 256, sampling: Sampling | None = None) -> Generation:
+        s = sampling or self.defaults
+        key = json.dumps([messages, prefix, constraint.key if constraint is not None else None, max_new_tokens,
+                          [s.temperature, s.top_p, s.seed, s.repetition_penalty]], sort_keys=True)
+        if key in self.memo:
+            gen = self.memo[key]
+            self.saved_ms += gen.elapsed_ms
+            self.replayed += 1
             return gen
-
-    return ReplayModel()
+        gen = self.memo[key] = self.inner.generate(messages, prefix=prefix, constraint=constraint,
+                                                   max_new_tokens=max_new_tokens, sampling=sampling)
+        return gen
 
 
 class _Runner:
     """One model and one suite: runs every pending configuration of an item."""
 
     def __init__(self, suite: Suite, model: Any, max_repairs: int, max_new_tokens: int) -> None:
-        from .compiler import Compiler
-        from .policy import Policy
-
         self.suite = suite
-        self.model = _replay_model(model)
+        self.model = _ReplayModel(load_model(model))
         self.compiler = Compiler(self.model, policy=Policy(), max_repairs=max_repairs, max_new_tokens=max_new_tokens)
         self.model_name = self.compiler.model.name
 
     def run(self, item: Item, configs: list[str], examples: Sequence[Item] = ()) -> Iterable[dict[str, Any]]:
-        from .compiler import Stages
-
         self.model.reset()
         shots = [(e.question, e.gold) for e in examples]
         for config in configs:
@@ -1234,8 +1216,6 @@ def _record(row: dict[str, Any], store: ResultStore, counts: dict[str, list[int]
 def _run_parallel(plan: _Plan, workers: int) -> dict[str, Any]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from .decode import Model
 
     if isinstance(plan.model, Model):
         raise Nl2qError("workers > 1 needs a model name or directory, not a Model object",
