@@ -1163,7 +1163,9 @@ def _bar(total: int, initial: int, progress: bool) -> Any:
 
 
 def _postfix(bar: Any, counts: dict[str, list[int]]) -> None:
-    bar.set_postfix_str("right so far: " + " ".join(f"{c} {v[0]}/{v[1]}" for c, v in counts.items()), refresh=False)
+    """Per configuration: valid/rows, and valid & right/rows whose gold executes (when any does)."""
+    parts = [f"{c} valid {v[0]}/{v[1]}" + (f" right {v[2]}/{v[3]}" if v[3] else "") for c, v in counts.items()]
+    bar.set_postfix_str("; ".join(parts), refresh=False)
 
 
 @dataclass
@@ -1206,9 +1208,13 @@ def _run_serial(plan: _Plan) -> dict[str, Any]:
 def _record(row: dict[str, Any], store: ResultStore, counts: dict[str, list[int]], bar: Any) -> None:
     """Store one finished row and advance the progress bar with the running score per config."""
     store.append(row)
-    c = counts.setdefault(row["config"], [0, 0])
-    c[0] += bool(row["metrics"].get("right") if row["metrics"].get("right") is not None else row["valid"])
+    c = counts.setdefault(row["config"], [0, 0, 0, 0])
+    right = row["metrics"].get("right")
+    c[0] += bool(row["valid"])
     c[1] += 1
+    if right is not None:
+        c[2] += bool(right)
+        c[3] += 1
     _postfix(bar, counts)
     bar.update(1)
 
