@@ -108,16 +108,33 @@ def _with_positions(diags: list[Diagnostic], text: str) -> list[Diagnostic]:
     return [replace(d, line=(p := position(text, d.start))[0], col=p[1]) if d.start is not None else d for d in diags]
 
 
+# sqlglot builds these from syntax, not from a call the text spells (CASE WHEN .. END may become IIF(..)).
+_SYNTAX_FUNCS = (exp.If, exp.Case, exp.CurrentDate, exp.CurrentTime, exp.CurrentTimestamp)
+
+
 def function_name(node: exp.Func, dialect: Dialect) -> str:
-    """The name as the dialect spells it (sqlglot normalises, e.g. strftime -> TimeToStr)."""
+    """The name as the dialect spells it (sqlglot normalises, e.g. strftime -> TimeToStr).
+
+    "" for nodes that are syntax rather than a call (CASE, CURRENT_DATE, wrappers sqlglot adds
+    around an argument), so they are never refused as unknown functions.
+    """
     if isinstance(node, exp.Anonymous):
         return str(node.name).upper()
+    if isinstance(node, _SYNTAX_FUNCS):
+        return ""
     try:
         rendered = node.sql(dialect=dialect.sqlglot)
     except Exception:
         return node.sql_name().upper()
+    if "(" not in rendered:
+        return ""
     head = rendered.split("(", 1)[0].strip()
     return head.upper() if head.replace("_", "").isalnum() else ""
+
+
+def _function_allowed(node: exp.Func, name: str, allowed: frozenset[str] | set[str]) -> bool:
+    """Allowed under the dialect's spelling, or under another name sqlglot knows it by (SUBSTR / SUBSTRING)."""
+    return not name or name in allowed or any(n in allowed for n in type(node).sql_names())
 
 
 def check_policy(tree: exp.Expression, dialect: Dialect, policy: Policy) -> list[Diagnostic]:
@@ -136,7 +153,7 @@ def check_policy(tree: exp.Expression, dialect: Dialect, policy: Policy) -> list
     allowed = dialect.allowed_functions | STRUCTURAL_FUNCTIONS
     for func in tree.find_all(exp.Func):
         name = function_name(func, dialect)
-        if name and name not in allowed:
+        if not _function_allowed(func, name, allowed):
             diags.append(Diagnostic("policy.function", f"function {name} is not allowed in {dialect.title}",
                                     hint=suggestion(name, sorted(allowed), "function") or "use a listed function",
                                     stage="policy", **_at(func)))
