@@ -42,8 +42,7 @@ def run_suite(key: str, args: argparse.Namespace) -> dict:
                   max_new_tokens=args.max_new_tokens)
     if key != "text2cypher" or os.environ.get("NL2Q_BOLT_URI"):
         return evaluate(SUITES[key], **kwargs)
-    sys.path.insert(0, str(ROOT / "eval"))
-    from graph_data import bolt_server
+    from eval.graph_data import bolt_server
 
     t0 = time.perf_counter()
     with bolt_server(*GRAPHS) as server:

@@ -36,7 +36,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -409,16 +409,18 @@ def _check_fits(data: GraphData, schema: GraphSchema) -> None:
         raise LoadError("the data does not fit the text2cypher schema: " + "; ".join(sorted(set(problems))[:10]))
 
 
-def ladybug_counts(conn: Any, data: GraphData) -> dict[str, Any]:
-    def one(q: str) -> int:
-        return int(conn.execute(q).get_next()[0])
-
+def graph_counts(one: Callable[[str], int], data: GraphData) -> dict[str, Any]:
+    """Nodes and relationships, in total and per label and type of ``data``; ``one`` runs a count query."""
     return {
         "nodes": one("MATCH (n) RETURN count(n)"),
         "relationships": one("MATCH ()-[r]->() RETURN count(r)"),
         "labels": {label: one(f"MATCH (n:{_q(label)}) RETURN count(n)") for label in data.nodes},
         "types": {t: one(f"MATCH ()-[r:{_q(t)}]->() RETURN count(r)") for t in sorted({r.type for r in data.rels})},
     }
+
+
+def ladybug_counts(conn: Any, data: GraphData) -> dict[str, Any]:
+    return graph_counts(lambda q: int(conn.execute(q).get_next()[0]), data)
 
 
 def load_ladybug(name: str, path: str | Path, schema: GraphSchema | None = None, *, overwrite: bool = False,
@@ -515,15 +517,7 @@ def _split_statements(text: str) -> list[str]:
 
 
 def bolt_counts(session: Any, data: GraphData) -> dict[str, Any]:
-    def one(q: str) -> int:
-        return int(session.run(q).single()[0])
-
-    return {
-        "nodes": one("MATCH (n) RETURN count(n)"),
-        "relationships": one("MATCH ()-[r]->() RETURN count(r)"),
-        "labels": {label: one(f"MATCH (n:{_q(label)}) RETURN count(n)") for label in data.nodes},
-        "types": {t: one(f"MATCH ()-[r:{_q(t)}]->() RETURN count(r)") for t in sorted({r.type for r in data.rels})},
-    }
+    return graph_counts(lambda q: int(session.run(q).single()[0]), data)
 
 
 def load_bolt(name: str, driver: Any, database: str | None = None, *, clear: bool = False, batch: int = 1000,
@@ -601,10 +595,13 @@ def _graph_server_module() -> Any:
 @dataclass
 class BoltServer:
     driver: Any
-    database: str
     uri: str
-    databases: tuple[str, ...] = ()
-    auth: tuple[str, str] = ("", "")
+    databases: tuple[str, ...]
+    auth: tuple[str, str]
+
+    @property
+    def database(self) -> str:
+        return self.databases[0]
 
     @property
     def uri_with_auth(self) -> str:
@@ -614,16 +611,16 @@ class BoltServer:
 
 
 @contextmanager
-def bolt_server(database: str = "nl2q", *more: str) -> Iterator[BoltServer]:
-    """An ArcadeDB server (in a subprocess, temporary root) holding empty databases; stopped on exit."""
+def bolt_server(*databases: str) -> Iterator[BoltServer]:
+    """An ArcadeDB server (in a subprocess, temporary root) holding empty ``databases`` (default: nl2q); stopped on exit."""
     gs = _graph_server_module()
-    names = (database, *more)
+    names = databases or ("nl2q",)
     with tempfile.TemporaryDirectory(prefix="nl2q-arcadedb-") as root:
         server = gs.start_arcadedb(root, database=",".join(names))
         driver = None
         try:
             driver = server.driver()
-            yield BoltServer(driver, database, server.uri, names, server.auth)
+            yield BoltServer(driver, server.uri, names, server.auth)
         finally:
             if driver is not None:
                 driver.close()

@@ -424,10 +424,17 @@ class Suite(ABC):
         self.root = root
         self.databases = list(databases) if databases else None
         self._gold: dict[str, Execution | None] = {}
+        self._all: list[Item] | None = None
+
+    def all_items(self) -> list[Item]:
+        """Every item of the suite, in a fixed order (the benchmark's own); read once."""
+        if self._all is None:
+            self._all = self._load_items()
+        return self._all
 
     @abstractmethod
-    def all_items(self) -> list[Item]:
-        """Every item of the suite, in a fixed order (the benchmark's own)."""
+    def _load_items(self) -> list[Item]:
+        """Read every item from the benchmark files."""
 
     def items(self, seed: int = 0, limit: int | None = None) -> list[Item]:
         """Deterministic sample: all items shuffled with ``random.Random(seed)``, the first ``limit`` kept."""
@@ -458,9 +465,10 @@ class Suite(ABC):
         for i in self.all_items():
             if i.id not in taken:
                 by_db.setdefault(i.database, []).append(i)
+        others = {db: [x for d, xs in by_db.items() if d != db for x in xs] for db in {i.database for i in sample}}
         out: dict[str, list[Item]] = {}
         for item in sample:
-            eligible = [x for db, xs in by_db.items() if db != item.database for x in xs]
+            eligible = others[item.database]
             if len(eligible) < k:
                 raise Nl2qError(f"only {len(eligible)} few-shot examples outside the evaluated items for {item.id} "
                                 f"(database {item.database}); {k} asked for", "lower --limit or --few-shot")
@@ -550,7 +558,7 @@ class SpiderDev(Suite):
         self._executors: dict[str, Any] = {}
         self._columns: dict[str, dict[str, set[str]]] | None = None
 
-    def all_items(self) -> list[Item]:
+    def _load_items(self) -> list[Item]:
         entries = json.loads((self.dir / "dev.json").read_text(encoding="utf-8"))
         out = []
         for i, e in enumerate(entries):
@@ -659,7 +667,7 @@ class Text2Cypher(Suite):
                 self._schemas = t2c.load_schemas()
         return self._schemas
 
-    def all_items(self) -> list[Item]:
+    def _load_items(self) -> list[Item]:
         t2c, _ = self._modules()
         with self._with_root():
             rows = t2c.load_rows(clean=True)
@@ -1136,10 +1144,7 @@ def _earlier_runs(path: Path) -> list[dict[str, Any]]:
         timing = json.loads(path.read_text(encoding="utf-8")).get("timing") or {}
     except (OSError, ValueError):
         return []
-    if "runs" in timing:
-        return list(timing["runs"])
-    keys = ("pairs_run", "model_load_s", "wall_s", "resumed_pairs", "workers", "threads_per_worker")
-    return [{k: timing.get(k) for k in keys}] if timing.get("pairs_run") else []
+    return list(timing.get("runs") or [])
 
 
 def _check_compatible(store: ResultStore, suite_name: str, suite_arg: str, model: str, out: Path, few_shot: int) -> None:

@@ -6,7 +6,9 @@ Skipped when the benchmark directory (NL2Q_BENCHMARKS, default ../shared/benchma
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -102,43 +104,43 @@ def test_source_graphs_parse_with_the_documented_counts():
     assert n["types"] == {"PART_OF": 77, "SUPPLIES": 77, "PURCHASED": 830, "ORDERS": 2155}
 
 
-@needs_data
-def test_movies_loads_into_ladybug(tmp_path):
+@contextmanager
+def _loaded_ladybug(name: str, tmp_path: Path) -> Iterator[tuple[Path, Any]]:
+    """``name`` loaded by eval/graph_data.py into a fresh Ladybug database, and a read-only connection to it."""
     ladybug = pytest.importorskip("ladybug")
     from eval.graph_data import load_ladybug
 
-    path = load_ladybug("movies", tmp_path / "movies.lbug")
+    path = load_ladybug(name, tmp_path / f"{name}.lbug")
     db = ladybug.Database(str(path), read_only=True)
     conn = ladybug.Connection(db)
     try:
+        yield path, conn
+    finally:
+        conn.close()
+        db.close()
+
+
+@needs_data
+def test_movies_loads_into_ladybug(tmp_path):
+    from eval.graph_data import load_ladybug
+
+    with _loaded_ladybug("movies", tmp_path) as (path, conn):
         assert conn.execute("MATCH (n) RETURN count(n)").get_next()[0] == 171
         assert conn.execute("MATCH ()-[r]->() RETURN count(r)").get_next()[0] == 253
         roles = conn.execute("MATCH (p:Person {name: 'Keanu Reeves'})-[r:ACTED_IN]->(m:Movie {title: 'The Matrix'}) "
                              "RETURN r.roles, m.released").get_all()
         assert roles == [[["Neo"], 1999]]
-    finally:
-        conn.close()
-        db.close()
     with pytest.raises(FileExistsError):
         load_ladybug("movies", path)
 
 
 @needs_data
 def test_northwind_loads_into_ladybug(tmp_path):
-    ladybug = pytest.importorskip("ladybug")
-    from eval.graph_data import load_ladybug
-
-    path = load_ladybug("northwind", tmp_path / "northwind.lbug")
-    db = ladybug.Database(str(path), read_only=True)
-    conn = ladybug.Connection(db)
-    try:
+    with _loaded_ladybug("northwind", tmp_path) as (_, conn):
         assert conn.execute("MATCH (n) RETURN count(n)").get_next()[0] == 1035
         row = conn.execute("MATCH (p:Product {productName: 'Chai'}) RETURN p.unitPrice, p.discontinued, p.unitsInStock").get_all()
         assert row == [[18.0, False, 39]]
         assert conn.execute("MATCH (:`Order`)-[r:ORDERS]->(:Product) RETURN sum(r.quantity)").get_next()[0] == 51317
-    finally:
-        conn.close()
-        db.close()
 
 
 @needs_data
