@@ -174,7 +174,7 @@ def grammar_cause(e: Exception, text: str, schema: Any, dialect: Any) -> str:
     """Why the decode grammar cannot produce a gold query, from the word where Earley stopped."""
     import re
 
-    from nl2q.grammar import cypher_keywords
+    from nl2q.targets.cypher.grammar import cypher_keywords
 
     pos = getattr(e, "pos_in_stream", None)
     if pos is None:
@@ -246,7 +246,7 @@ def run_checks(rows_by_db: dict[str, list[Row]], schemas: dict[str, Any], dialec
             parts.append("ArcadeDB EXPLAIN ok" if explain[row.id] is None else "ArcadeDB EXPLAIN error")
         return ", ".join(parts)
 
-    from nl2q.check.cypher import check_cypher
+    from nl2q.targets.cypher.check import check_cypher
     from nl2q.policy import Policy
 
     policy = Policy()
@@ -368,7 +368,7 @@ def run_grammar(rows_by_db: dict[str, list[Row]], schemas: dict[str, Any], diale
                 max_chars: int, parse_timeout: float) -> dict[str, Any]:
     import lark
 
-    from nl2q.grammar import specialise_cypher
+    from nl2q.targets.cypher.grammar import specialise_cypher
 
     per_db: dict[str, dict[str, Any]] = {}
     failures = Groups(examples)
@@ -439,8 +439,8 @@ def run_ladybug(rows_by_db: dict[str, list[Row]], schemas: dict[str, Any], examp
     import ladybug
 
     from eval.graph_data import load_ladybug
-    from nl2q.check.cypher import check_cypher
-    from nl2q.dialect import get_dialect
+    from nl2q.targets.cypher.check import check_cypher
+    from nl2q.targets import get_dialect
 
     lb_dialect = get_dialect("ladybug")
     out: dict[str, Any] = {}
@@ -758,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="also EXPLAIN every row on an empty ArcadeDB database (an independent parser's verdict)")
     args = ap.parse_args(argv)
 
-    from nl2q.dialect import get_dialect
+    from nl2q.targets import get_dialect
 
     sets = tuple(s.strip() for s in args.sets.split(",") if s.strip())
     args.sets = list(sets)

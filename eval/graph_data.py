@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from eval.benchmarks import benchmarks_dir  # noqa: E402
-from nl2q.schema.graph import GraphSchema  # noqa: E402
+from nl2q.targets.cypher.schema import GraphSchema  # noqa: E402
 
 DATABASES = ("movies", "northwind")
 EXPECTED = {"movies": (171, 253), "northwind": (1035, 3139)}  # (nodes, relationships) of the sources

@@ -53,7 +53,7 @@ def timed(fn, repeats: int) -> list[float]:
 
 
 def synthetic_schema(n_tables: int):
-    from nl2q.schema import from_mapping
+    from nl2q.targets.sql.schema import from_mapping
 
     return from_mapping({f"table_{i}": {f"col_{j}_{i % 13}": "INTEGER" for j in range(10)} for i in range(n_tables)})
 
@@ -75,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"perf: fixture database not found: {db} (run `make demo` or fixtures/ops_inventory.py)", file=sys.stderr)
         return 2
 
-    from nl2q import Compiler
-    from nl2q.check.sql import check_sql
-    from nl2q.decode import Sampling, default_model_dir, load_model
-    from nl2q.dialect import get_dialect
-    from nl2q.execute import DuckDBExecutor, SQLiteExecutor
-    from nl2q.grammar import specialise_sql
+    from nl2q import Compiler, Constraint
+    from nl2q.targets.sql.check import check_sql
+    from nl2q.models import Sampling, load_model
+    from nl2q.models.gguf import default_model_dir
+    from nl2q.targets import get_dialect
+    from nl2q.targets.sql.execute import DuckDBExecutor, SQLiteExecutor
+    from nl2q.targets.sql.grammar import specialise_sql
     from nl2q.prompt import fence, generation_messages
 
     figures: dict[str, float] = {}
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     default_model_dir()
     loads = []
     for _ in range(3):
-        code = ("import time,os;os.environ['TRANSFORMERS_VERBOSITY']='error';from nl2q.decode import TransformersModel,"
-                "default_model_dir;t=time.perf_counter();m=TransformersModel(default_model_dir());"
+        code = ("import time,os;os.environ['TRANSFORMERS_VERBOSITY']='error';from nl2q.models.local import TransformersModel;"
+                "from nl2q.models.gguf import default_model_dir;t=time.perf_counter();m=TransformersModel(default_model_dir());"
                 "print((time.perf_counter()-t)*1000)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         loads.append(float(out.stdout.strip().splitlines()[-1]))
@@ -105,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     # -- decoding speed: unconstrained vs constrained, interleaved, same prompts
     compiler = Compiler(model)
     bound = compiler.bind(str(db))
-    constraint = model.constrain(bound.grammar)
-    prompts = [generation_messages(q, language="sql", title=bound.dialect.title, schema_text=bound.schema_text(q))
+    constraint = model.constrain(bound.constraint)
+    prompts = [generation_messages(q, spec=bound.spec, title=bound.dialect.title, schema_text=bound.schema_text(q))
                for q in QUESTIONS]
     for m in prompts[:1]:  # warm-up
         model.generate(m, prefix=fence("sql"), max_new_tokens=8)
@@ -138,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             schema = synthetic_schema(n)
             schema.tables[f"fresh_{r}_{time.perf_counter_ns()}"] = schema.tables.pop("table_0")  # a new grammar each time
             t0 = time.perf_counter()
-            model.constrain(specialise_sql(schema, duck))
+            model.constrain(Constraint("lark", specialise_sql(schema, duck)))
             cold.append((time.perf_counter() - t0) * 1000)
         report(f"grammar_compile_cold_ms_{n}_tables", median(cold), "ms", "target < 100" if n == 100 else "")
         mapping = {f"table_{i}": {f"col_{j}": "INTEGER" for j in range(10)} for i in range(n)}
         compiler.bind(mapping)
-        model.constrain(compiler.bind(mapping).grammar)
-        cached = timed(lambda: model.constrain(compiler.bind(mapping).grammar), args.repeats * 4)
+        model.constrain(compiler.bind(mapping).constraint)
+        cached = timed(lambda: model.constrain(compiler.bind(mapping).constraint), args.repeats * 4)
         report(f"grammar_compile_cached_ms_{n}_tables", median(cached), "ms", "target < 1" if n == 100 else "")
 
     # -- parse + check

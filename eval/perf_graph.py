@@ -54,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale-1m", action="store_true", help="also time loading the ops graph at ~1M edges")
     args = ap.parse_args(argv)
 
-    from nl2q.check.cypher import check_cypher
-    from nl2q.decode import load_model
-    from nl2q.dialect import get_dialect
-    from nl2q.execute.graph import BoltExecutor, LadybugExecutor
-    from nl2q.grammar import specialise_cypher
-    from nl2q.schema.graph_introspect import from_bolt, from_ladybug
+    from nl2q import Constraint
+    from nl2q.targets.cypher.check import check_cypher
+    from nl2q.models import load_model
+    from nl2q.targets import get_dialect
+    from nl2q.targets.cypher.execute import BoltExecutor, LadybugExecutor
+    from nl2q.targets.cypher.grammar import specialise_cypher
+    from nl2q.targets.cypher.introspect import from_bolt, from_ladybug
 
     figures: dict[str, float] = {}
 
@@ -113,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         cold, cached = [], []
         for name, s in schemas.items():
             grammar = specialise_cypher(s, neo4j)
-            cold.append(ms(lambda g=grammar: model.constrain(g)))
-            cached.append(median([ms(lambda: model.constrain(specialise_cypher(s, neo4j))) for _ in range(args.repeats)]))
+            cold.append(ms(lambda g=grammar: model.constrain(Constraint("lark", g))))
+            cached.append(median([ms(lambda: model.constrain(Constraint("lark", specialise_cypher(s, neo4j)))) for _ in range(args.repeats)]))
         report(f"cypher_grammar_compile_cold_ms_median ({len(schemas)} schemas)", median(cold), "ms")
         report("cypher_grammar_compile_cold_ms_max", round(max(cold), 3), "ms")
         report("cypher_grammar_specialise_and_cached_compile_ms_median", median(cached), "ms")

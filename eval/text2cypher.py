@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from eval.benchmarks import benchmarks_dir  # noqa: E402
-from nl2q.schema.graph import GraphSchema, from_dict  # noqa: E402
+from nl2q.targets.cypher.schema import GraphSchema, from_dict  # noqa: E402
 
 SETS = {"gpt4turbo": "text2cypher_gpt4turbo.csv", "claudeopus": "text2cypher_claudeopus.csv"}
 SCHEMAS_FILE = "text2cypher_schemas.csv"

@@ -1,13 +1,22 @@
-"""nl2q: natural language to queries that are valid by construction and checked before anyone runs them."""
+"""nl2q: natural language to queries, scripts, configs and calls that are valid by construction and checked."""
 
 from .compiler import Compiler, Stages, compile
-from .decode import Model, ScriptedModel, TransformersModel, load_model
 from .errors import Nl2qError
+from .models import Model, load_model
+from .models.scripted import ScriptedModel
 from .policy import Policy
-from .result import CompileResult, Diagnostic, DryRun, Round
+from .types import CompileResult, Constraint, Diagnostic, DryRun, Effect, Round
 
 __all__ = [
-    "compile", "Compiler", "Stages", "CompileResult", "Diagnostic", "DryRun", "Round", "Policy",
-    "Model", "ScriptedModel", "TransformersModel", "load_model", "Nl2qError",
+    "compile", "Compiler", "Stages", "CompileResult", "Constraint", "Diagnostic", "DryRun", "Effect", "Round",
+    "Policy", "Model", "ScriptedModel", "load_model", "Nl2qError", "TransformersModel",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    if name == "TransformersModel":  # needs the local extra (torch, transformers): imported only when asked for
+        from .models.local import TransformersModel
+
+        return TransformersModel
+    raise AttributeError(f"module 'nl2q' has no attribute {name!r}")

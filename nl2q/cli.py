@@ -10,24 +10,34 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import Nl2qError
-from .result import CompileResult
+from .types import CompileResult, DryRun
+
+
+def _source(args: argparse.Namespace) -> tuple[str, Any]:
+    """The target and source named on the command line: ``--target T --source S`` or a target's own flag."""
+    from .targets import available, get_target
+
+    given = [(t, getattr(args, f"source_{t}")) for t in available() if getattr(args, f"source_{t}", None) is not None]
+    if args.source is not None:
+        given.append((args.target, args.source))
+    flags = ", ".join(f"--{get_target(t).spec.source_flag} PATH" for t in available() if get_target(t).spec.source_flag)
+    if len(given) != 1:
+        raise Nl2qError("say what to query", f"pass exactly one of {flags}, or --target NAME --source SOURCE")
+    target, source = given[0]
+    if target is None:
+        raise Nl2qError("--source needs --target", f"choose one of: {', '.join(available())}")
+    return target, source
 
 
 def _ask(args: argparse.Namespace) -> int:
     from .compiler import Compiler, Stages
     from .policy import Policy
 
-    if (args.db is None) == (args.graph is None):
-        raise Nl2qError("say what to query", "pass exactly one of --db PATH (DuckDB/SQLite) or --graph URI_OR_PATH")
-    if args.db is not None and not Path(args.db).is_file():
-        raise Nl2qError(f"database not found: {args.db}", "check the path; `make demo` writes fixtures/ops.duckdb")
+    target, source = _source(args)
     policy = Policy(max_rows=args.max_rows, timeout_s=args.timeout)
     compiler = Compiler(args.model, policy=policy, stages=Stages.named(args.config),
                         max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens)
-    if args.db is not None:
-        result = compiler.compile(args.question, schema=args.db, target="sql", dialect=args.dialect)
-    else:
-        result = compiler.compile(args.question, schema=args.graph, target="cypher", dialect=args.dialect)
+    result = compiler.compile(args.question, schema=source, target=target, dialect=args.dialect)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:
@@ -42,12 +52,26 @@ def render(result: CompileResult) -> str:
     lines.append(result.query or "(no query)")
     if result.diagnostics:
         lines += ["", result.explain()]
-    if result.dry_run and result.dry_run.ok and result.dry_run.mode == "run":
-        dr = result.dry_run
+    if result.dry_run and result.dry_run.ok:
+        lines += render_outcome(result.dry_run)
+    return "\n".join(lines)
+
+
+def render_outcome(dr: DryRun) -> list[str]:
+    """Rows as a table; output text, exit status and effects for targets that have them."""
+    lines: list[str] = []
+    if dr.has_rows:
         lines += ["", table(dr.columns, dr.rows)]
         count = f"more than {len(dr.rows)}" if dr.capped else str(dr.row_count)
         lines.append(f"({count} row(s), {dr.elapsed_ms:.1f} ms on {dr.engine})")
-    return "\n".join(lines)
+    if dr.output:
+        lines += ["", dr.output.rstrip("\n")]
+    if dr.effects:
+        lines += ["", f"effects ({dr.mode} on {dr.engine}):"] + [
+            f"  {e.kind} {e.target}" + (f" ({e.detail})" if e.detail else "") for e in dr.effects]
+    if dr.exit_status is not None:
+        lines.append(f"(exit status {dr.exit_status}, {dr.elapsed_ms:.1f} ms on {dr.engine})")
+    return lines
 
 
 def table(columns: list[str], rows: list[list[Any]], width: int = 32) -> str:
@@ -78,9 +102,18 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="compile a question into a checked query and dry-run it")
     ask.add_argument("question")
-    ask.add_argument("--db", help="DuckDB or SQLite database file")
-    ask.add_argument("--graph", help="graph: a Ladybug database path, a bolt:// URI, or a .yaml/.json graph schema")
-    ask.add_argument("--dialect", help="duckdb|sqlite for --db, neo4j|ladybug for --graph (default: from the source)")
+    from .targets import available, get_target
+
+    dialects = []
+    for name in available():
+        spec = get_target(name).spec
+        if spec.source_flag:
+            ask.add_argument(f"--{spec.source_flag}", dest=f"source_{name}", metavar="SOURCE",
+                             help=f"{spec.source_help} (target {name})")
+        dialects.append(f"{'|'.join(get_target(name).dialects())} for {name}")
+    ask.add_argument("--target", choices=available(), help="the target language, with --source")
+    ask.add_argument("--source", help="what to query, for --target: a path, URI or schema file")
+    ask.add_argument("--dialect", help="; ".join(dialects) + " (default: from the source)")
     ask.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help="model directory or name (default: smollm2-135m)")
     ask.add_argument("--max-repairs", type=int, default=3)
     ask.add_argument("--max-new-tokens", type=int, default=256)

@@ -1,19 +1,24 @@
-"""The pipeline: prompt -> constrained decode -> checks -> dry run -> repair, bounded."""
+"""The pipeline: prompt -> constrained decode -> checks -> dry run -> repair, bounded.
+
+Target-neutral: everything about a language comes from its :class:`~nl2q.targets.Bound`.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .decode import Constraint, Generation, Model, Sampling, load_model
-from .errors import GrammarRejected
+from .decode import Attempt, decode
+from .errors import GrammarRejected, Nl2qError
+from .models import Compiled, Model, load_model
 from .policy import Policy
-from .prompt import extract_query, fence, generation_messages
-from .repair import normalise, repair_messages
-from .result import CompileResult, Diagnostic, DryRun, Round
-from .target import Bound, get_target
+from .prompt import fence, generation_messages
+from .repair import repair_messages
+from .targets import Bound, get_target
+from .types import Codes, CompileResult, Diagnostic, DryRun, Round
 
 
 @dataclass(frozen=True)
@@ -35,21 +40,12 @@ class Stages:
             "raw+repair": cls(constrained=False),
         }
         if name not in presets:
-            from .errors import Nl2qError
-
             raise Nl2qError(f"unknown configuration {name!r}", f"choose from {', '.join(presets)}")
         return presets[name]
 
 
-@dataclass
-class _Attempt:
-    generation: Generation
-    query: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-
 class Compiler:
-    """Keeps the model, bound schemas and compiled grammars across calls."""
+    """Keeps the model, bound sources and compiled constraints across calls. Safe to share between threads."""
 
     def __init__(self, model: str | Model | None = None, *, policy: Policy = Policy(), stages: Stages = Stages(),
                  max_repairs: int = 3, max_new_tokens: int = 256) -> None:
@@ -61,17 +57,31 @@ class Compiler:
         self.max_repairs = max_repairs
         self.max_new_tokens = max_new_tokens
         self._bound: dict[tuple[Any, ...], Bound] = {}
+        self._binding: dict[tuple[Any, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
 
     def bind(self, schema: Any, target: str = "sql", dialect: str | None = None) -> Bound:
-        key = (target, _source_key(schema), dialect)
-        if key not in self._bound:
-            self._bound[key] = get_target(target).bind(schema, dialect)
-        return self._bound[key]
+        """The target bound to ``schema``: done once per source, even when threads ask at the same time."""
+        key = (target.lower(), _source_key(schema), dialect)
+        with self._lock:
+            if key in self._bound:
+                return self._bound[key]
+            lock = self._binding.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._bound:
+                    return self._bound[key]
+            bound = get_target(target).bind(schema, dialect)
+            with self._lock:
+                self._bound[key] = bound
+                self._binding.pop(key, None)
+            return bound
 
     def close(self) -> None:
-        for b in self._bound.values():
+        with self._lock:
+            bound, self._bound = list(self._bound.values()), {}
+        for b in bound:
             b.close()
-        self._bound.clear()
 
     def compile(self, question: str, *, schema: Any, target: str = "sql", dialect: str | None = None,
                 max_repairs: int | None = None, stages: Stages | None = None,
@@ -85,26 +95,28 @@ class Compiler:
         constraint = self._constraint(bound, stages, notes)
         bind_ms = (time.perf_counter() - t_start) * 1000
 
-        base = generation_messages(question, language=bound.language, title=bound.dialect.title,
-                                   schema_text=bound.schema_text(question), examples=examples)
+        spec = bound.spec
+        title = bound.dialect.title
+        base = generation_messages(question, spec=spec, title=title, schema_text=bound.schema_text(question),
+                                   read_only=not self.policy.allow_writes, examples=examples)
         messages = base
         rounds: list[Round] = []
-        failing: list[str] = []
-        empty_retry_used = False
+        failing: set[str] = set()
+        second_look_used = False
         for index in range(max_repairs + 1 if stages.repair else 1):
-            attempt = self._decode(messages, bound, constraint, failing, seed=index)
+            attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
+                             max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise, seed=index)
             round_ = self._finish_round(index, messages, attempt, bound, stages, constraint is not None)
             rounds.append(round_)
             if round_.valid:
-                empty = any(d.code == "execute.empty_result" for d in round_.diagnostics)
-                if not (empty and stages.repair and stages.repair_on_empty and not empty_retry_used):
+                if not (_doubtful(round_) and stages.repair and stages.repair_on_empty and not second_look_used):
                     break
-                empty_retry_used = True
+                second_look_used = True
             else:
-                failing.append(normalise(round_.query))
-                if empty_retry_used or any(d.code == "repair.repeated" for d in round_.diagnostics):
-                    break  # a valid (empty) answer is already in hand, or the model is stuck
-            messages = repair_messages(base, language=bound.language, query=round_.query,
+                failing.add(bound.normalise(round_.query))
+                if second_look_used or any(d.code == Codes.REPAIR_REPEATED for d in round_.diagnostics):
+                    break  # a valid (doubtful) answer is already in hand, or the model is stuck
+            messages = repair_messages(base, spec=spec, title=title, output=round_.query,
                                        diagnostics=round_.diagnostics, earlier=[r.query for r in rounds[:-1]])
 
         final = _choose(rounds)
@@ -137,40 +149,26 @@ class Compiler:
 
     # ------------------------------------------------------------------ steps
 
-    def _constraint(self, bound: Bound, stages: Stages, notes: list[Diagnostic]) -> Constraint | None:
+    def _constraint(self, bound: Bound, stages: Stages, notes: list[Diagnostic]) -> Compiled | None:
         if not stages.constrained:
             return None
-        if not self.model.supports_grammar:
-            notes.append(Diagnostic("decode.unconstrained", f"{self.model.name} cannot take a grammar; output is only checked",
+        constraint = bound.constraint
+        if not self.model.accepts(constraint):
+            notes.append(Diagnostic(Codes.DECODE_UNCONSTRAINED,
+                                    f"{self.model.name} cannot take a {constraint.kind} constraint; "
+                                    "the output was not constrained, only checked",
                                     severity="warning", stage="decode"))
             return None
         try:
-            return self.model.constrain(bound.grammar)
+            return self.model.constrain(constraint)
         except GrammarRejected as e:
-            notes.append(Diagnostic("decode.grammar_rejected", e.message, severity="warning", hint=e.hint, stage="decode"))
+            notes.append(Diagnostic(Codes.DECODE_GRAMMAR_REJECTED, e.message, severity="warning", hint=e.hint,
+                                    stage="decode"))
             return None
 
-    def _decode(self, messages: list[dict[str, str]], bound: Bound, constraint: Constraint | None,
-                failing: list[str], seed: int) -> _Attempt:
-        prefix = fence(bound.language)
-        gen = self.model.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=self.max_new_tokens)
-        query = extract_query(gen.text, prefixed=True)
-        if normalise(query) in failing:
-            # The same failing query again: sample instead of resubmitting it.
-            d = self.model.defaults
-            gen = self.model.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=self.max_new_tokens,
-                                      sampling=Sampling(temperature=0.8, top_p=0.95, seed=seed + 1,
-                                                        repetition_penalty=d.repetition_penalty))
-            query = extract_query(gen.text, prefixed=True)
-            if normalise(query) in failing:
-                return _Attempt(gen, query, [Diagnostic(
-                    "repair.repeated", "the model produced the same failing query again; stopping",
-                    hint="a stronger model, or a clearer question, may get further", stage="repair")])
-        return _Attempt(gen, query, _decode_diagnostics(gen, self.max_new_tokens))
-
-    def _finish_round(self, index: int, messages: list[dict[str, str]], attempt: _Attempt, bound: Bound,
+    def _finish_round(self, index: int, messages: list[dict[str, str]], attempt: Attempt, bound: Bound,
                       stages: Stages, constrained: bool) -> Round:
-        gen, query, diags = attempt.generation, attempt.query, list(attempt.diagnostics)
+        gen, query, diags = attempt.generation, attempt.text, list(attempt.diagnostics)
         t0 = time.perf_counter()
         dry: DryRun | None = None
         writes = False
@@ -185,7 +183,7 @@ class Compiler:
             if stages.dry_run and not any(d.is_error for d in diags):
                 dry = bound.dry_run(query, self.policy, writes)
                 if dry is not None:
-                    diags += _dry_run_diagnostics(dry, bound.has_data)
+                    diags += bound.outcome_diagnostics(dry)
         else:
             check_ms = (time.perf_counter() - t0) * 1000
         return Round(index=index, kind="generate" if index == 0 else "repair", prompt=messages, raw_output=gen.text,
@@ -194,38 +192,21 @@ class Compiler:
                      decode_ms=round(gen.elapsed_ms, 1), check_ms=round(check_ms, 3), dry_run=dry)
 
 
-def _decode_diagnostics(gen: Generation, limit: int) -> list[Diagnostic]:
-    if gen.finish == "error":
-        return [Diagnostic("decode.error", f"decoding failed: {gen.error}", stage="decode")]
-    if gen.truncated:
-        return [Diagnostic("decode.truncated", f"the output was cut off at {limit} tokens before the query was complete",
-                           hint="raise max_new_tokens, or ask a narrower question", stage="decode")]
-    if gen.finish == "length":
-        return [Diagnostic("decode.length", f"the output reached the {limit}-token limit; the query may be incomplete",
-                           severity="warning", hint="raise max_new_tokens", stage="decode")]
-    return []
-
-
-def _dry_run_diagnostics(dry: DryRun, has_data: bool) -> list[Diagnostic]:
-    if not dry.ok:
-        return [Diagnostic("execute.error", f"{dry.engine} rejected the query: {dry.error}",
-                           hint="fix the part of the query the engine names", stage="execute")]
-    if dry.mode == "run" and has_data and dry.row_count == 0:
-        return [Diagnostic("execute.empty_result", "the query ran but returned no rows",
-                           severity="warning", hint="check literal values (spelling, case) and filters", stage="execute")]
-    return []
-
-
 def _truncated(r: Round) -> bool:
-    return any(d.code == "decode.truncated" for d in r.diagnostics)
+    return any(d.code == Codes.DECODE_TRUNCATED for d in r.diagnostics)
+
+
+def _doubtful(r: Round) -> bool:
+    """Valid, but the dry run raised a warning (e.g. no rows): worth one more round."""
+    return any(d.stage == "execute" and d.severity == "warning" for d in r.diagnostics)
 
 
 def _choose(rounds: list[Round]) -> Round:
-    """The last valid round with rows, else the first valid one, else the last round."""
+    """The last valid round the dry run did not doubt, else the first valid one, else the last round."""
     valid = [r for r in rounds if r.valid]
-    with_rows = [r for r in valid if not any(d.code == "execute.empty_result" for d in r.diagnostics)]
-    if with_rows:
-        return with_rows[-1]
+    sure = [r for r in valid if not _doubtful(r)]
+    if sure:
+        return sure[-1]
     return valid[0] if valid else rounds[-1]
 
 
@@ -241,15 +222,18 @@ def _source_key(source: Any) -> Any:
 
 
 _COMPILERS: dict[tuple[Any, Policy], Compiler] = {}
+_COMPILERS_LOCK = threading.Lock()
 
 
 def compile(question: str, target: str = "sql", *, schema: Any, dialect: str | None = None,
             model: str | Model | None = None, max_repairs: int = 3, policy: Policy | None = None,
             stages: Stages | None = None, examples: Sequence[tuple[str, str]] = ()) -> CompileResult:
-    """Compile a question into a checked query. Reuses one Compiler per (model, policy) across calls."""
+    """Compile a question into checked output for ``target``. Reuses one Compiler per (model, policy)."""
     policy = policy or Policy()
     key = (model if isinstance(model, (str, type(None))) else id(model), policy)
-    if key not in _COMPILERS:
-        _COMPILERS[key] = Compiler(model, policy=policy)
-    return _COMPILERS[key].compile(question, schema=schema, target=target, dialect=dialect,
+    with _COMPILERS_LOCK:
+        if key not in _COMPILERS:
+            _COMPILERS[key] = Compiler(model, policy=policy)
+        compiler = _COMPILERS[key]
+    return compiler.compile(question, schema=schema, target=target, dialect=dialect,
                                    max_repairs=max_repairs, stages=stages, examples=examples)

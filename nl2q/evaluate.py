@@ -66,7 +66,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .compiler import Compiler, Stages
-from .decode import DEFAULT_MODEL, Constraint, Generation, Messages, Model, Sampling, load_model
+from .models import DEFAULT_MODEL, Compiled, Generation, Model, Sampling, load_model
+from .types import Constraint, Messages
 from .errors import Nl2qError
 from .policy import Policy
 
@@ -584,7 +585,7 @@ class SpiderDev(Suite):
         return sql_orders(item.gold)
 
     def _execute(self, item: Item, query: str) -> Execution:
-        from .execute.sql import SQLiteExecutor
+        from .targets.sql.execute import SQLiteExecutor
         ex = self._executors.get(item.database)
         if ex is None:
             ex = self._executors[item.database] = SQLiteExecutor(self.db_path(item.database))
@@ -751,7 +752,7 @@ class _BoltEngine(_GraphEngine):
 
         import neo4j
 
-        from .execute.graph import BoltExecutor
+        from .targets.cypher.execute import BoltExecutor
 
         parts = urlsplit(uri)
         user = parts.username or os.environ.get("NL2Q_BOLT_USER", "neo4j")
@@ -781,7 +782,7 @@ class _LadybugEngine(_GraphEngine):
     kind = "ladybug"
 
     def __init__(self, databases: list[str], graph_data: Any, schemas: dict[str, Any]) -> None:
-        from .execute.graph import LadybugExecutor
+        from .targets.cypher.execute import LadybugExecutor
 
         self._tmp = tempfile.TemporaryDirectory(prefix="nl2q-eval-graphs-")
         self.databases = tuple(databases)
@@ -990,7 +991,7 @@ class _ReplayModel(Model):
     def __init__(self, model: Model) -> None:
         super().__init__()
         self.inner = model
-        self.name, self.supports_grammar, self.defaults = model.name, model.supports_grammar, model.defaults
+        self.name, self.constraint_kinds, self.defaults = model.name, model.constraint_kinds, model.defaults
         self.memo: dict[str, Generation] = {}
         self.saved_ms = 0.0
         self.replayed = 0
@@ -1000,16 +1001,16 @@ class _ReplayModel(Model):
         self.saved_ms = 0.0
         self.replayed = 0
 
-    def constrain(self, grammar: str) -> Constraint:
-        return self.inner.constrain(grammar)
+    def constrain(self, constraint: Constraint) -> Compiled:
+        return self.inner.constrain(constraint)
 
-    def _compile(self, grammar: str, key: str) -> Constraint:  # pragma: no cover - constrain delegates
-        return self.inner.constrain(grammar)
+    def _compile(self, constraint: Constraint) -> Compiled:  # pragma: no cover - constrain delegates
+        return self.inner.constrain(constraint)
 
-    def generate(self, messages: Messages, *, prefix: str = "", constraint: Constraint | None = None,
+    def generate(self, messages: Messages, *, prefix: str = "", constraint: Compiled | None = None,
                  max_new_tokens: int = 256, sampling: Sampling | None = None) -> Generation:
         s = sampling or self.defaults
-        key = json.dumps([messages, prefix, constraint.key if constraint is not None else None, max_new_tokens,
+        key = json.dumps([messages, prefix, constraint.constraint.key if constraint is not None else None, max_new_tokens,
                           [s.temperature, s.top_p, s.seed, s.repetition_penalty]], sort_keys=True)
         if key in self.memo:
             gen = self.memo[key]

@@ -43,7 +43,7 @@ def ops_sqlite(tmp_path_factory, ops_inventory) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model():
-    from nl2q.decode import load_model
+    from nl2q.models import load_model
 
     return load_model()
 
@@ -54,7 +54,7 @@ def tiny_model(default_model):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from nl2q.decode import TransformersModel
+    from nl2q.models.local import TransformersModel
 
     tok = default_model.tokenizer
     torch.manual_seed(0)

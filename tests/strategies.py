@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from nl2q.schema import SqlSchema, from_mapping
+from nl2q.targets.sql.schema import SqlSchema, from_mapping
 
 TYPES = ["INTEGER", "VARCHAR", "DOUBLE", "TIMESTAMP", "BOOLEAN", "TEXT"]
 # Mostly plain names, sometimes ones that need quoting: reserved words, spaces, capitals.

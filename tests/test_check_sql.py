@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from nl2q.check.sql import check_sql
-from nl2q.dialect import get_dialect
+from nl2q.targets.sql.check import check_sql
+from nl2q.targets import get_dialect
 from nl2q.policy import Policy
-from nl2q.schema import from_mapping
+from nl2q.targets.sql.schema import from_mapping
 
 SCHEMA = from_mapping({
     "hosts": {"id": "INTEGER", "hostname": "VARCHAR", "cpu_count": "INTEGER", "provisioned_at": "TIMESTAMP"},

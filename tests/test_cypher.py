@@ -7,12 +7,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grammar_sampler import GrammarSampler
-from nl2q.check.cypher import check_cypher
-from nl2q.dialect import available_dialects, get_dialect
-from nl2q.grammar import specialise_cypher, validate
+from nl2q.targets.cypher.check import check_cypher
+from nl2q.targets import get_dialect, get_target
+from nl2q import Constraint
+from nl2q.grammar import validate
+from nl2q.targets.cypher.grammar import specialise_cypher
 from nl2q.policy import Policy
-from nl2q.prompt import extract_query
-from nl2q.schema.graph import from_dict
+from nl2q.prompt import extract_output
+from nl2q.targets.cypher.schema import from_dict
 
 OPS = from_dict({
     "nodes": {
@@ -28,7 +30,7 @@ OPS = from_dict({
         "CAUSED_BY": {"endpoints": [["Incident", "Deployment"], ["Incident", "Incident"]], "properties": {}},
     },
 })
-CYPHER_DIALECTS = available_dialects("cypher")
+CYPHER_DIALECTS = get_target("cypher").dialects()
 NEO4J, LADYBUG = get_dialect("neo4j"), get_dialect("ladybug")
 
 names = st.from_regex(r"[A-Z][a-z]{1,6}|[a-z][a-z_]{1,8}", fullmatch=True)
@@ -48,7 +50,7 @@ def graph_schemas(draw):
 
 @pytest.mark.parametrize("dialect", CYPHER_DIALECTS)
 def test_cypher_grammars_are_accepted_by_llguidance(dialect):
-    validate(specialise_cypher(OPS, get_dialect(dialect)))
+    validate(Constraint("lark", specialise_cypher(OPS, get_dialect(dialect))))
 
 
 _SAMPLERS: dict[str, GrammarSampler] = {}
@@ -63,7 +65,7 @@ def test_decode_sentences_parse_under_the_check_grammar(schema, dialect, data):
     if grammar not in _SAMPLERS:
         _SAMPLERS.clear()
         _SAMPLERS[grammar] = GrammarSampler(grammar, max_depth=6)
-    query = extract_query(data.draw(_SAMPLERS[grammar].sentences()), prefixed=True)
+    query = extract_output(data.draw(_SAMPLERS[grammar].sentences()), prefix="```")
     result = check_cypher(query, schema, d)
     assert result.tree is not None, (query, result.diagnostics)
     unknown = [x for x in result.diagnostics if x.code in ("schema.unknown_label", "schema.unknown_relationship")]
@@ -175,7 +177,7 @@ def test_ladybug_substring_is_flagged_as_one_based():
 
 
 def test_large_schema_prompt_shows_a_relevant_subset():
-    from nl2q.target import CypherBound
+    from nl2q.targets.cypher import CypherBound
 
     nodes = {f"Thing{i}": {"name": "STRING"} for i in range(40)}
     nodes.update({"Host": {"hostname": "STRING"}, "Service": {"name": "STRING"}})

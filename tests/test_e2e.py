@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from nl2q import Compiler, Stages
-from nl2q.schema import load_schema
+from nl2q.targets.sql.schema import load_schema
 
 pytestmark = pytest.mark.model
 

@@ -11,7 +11,7 @@ import pytest
 
 from graph_server import arcadedb_fixture
 from nl2q import Compiler
-from nl2q.check.cypher import check_cypher
+from nl2q.targets.cypher.check import check_cypher
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nl2q import ScriptedModel
-from nl2q.decode import Generation
+from nl2q.models import Generation
 from nl2q.errors import Nl2qError
 from nl2q.evaluate import (
     RESULTS_FILE, Execution, evaluate, exact_set_match, format_table, get_suite, results_match, spider_hardness,

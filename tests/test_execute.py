@@ -5,9 +5,9 @@ import sqlite3
 import duckdb
 import pytest
 
-from nl2q.execute import DuckDBExecutor, SQLiteExecutor, sql_executor
+from nl2q.targets.sql.execute import DuckDBExecutor, SQLiteExecutor, sql_executor
 from nl2q.policy import Policy
-from nl2q.schema import from_mapping
+from nl2q.targets.sql.schema import from_mapping
 
 SLOW_DUCK = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
 SLOW_SQLITE = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) "

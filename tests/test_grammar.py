@@ -9,13 +9,15 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from grammar_sampler import GrammarSampler
-from nl2q.dialect import available_dialects, get_dialect
-from nl2q.grammar import base_grammar, specialise_sql, validate
-from nl2q.prompt import extract_query
-from nl2q.schema import SqlSchema, from_mapping
+from nl2q.targets import get_dialect, get_target
+from nl2q import Constraint
+from nl2q.grammar import base_grammar, validate
+from nl2q.targets.sql.grammar import specialise_sql
+from nl2q.prompt import extract_output
+from nl2q.targets.sql.schema import SqlSchema, from_mapping
 from strategies import sql_schemas
 
-SQL_DIALECTS = available_dialects("sql")
+SQL_DIALECTS = get_target("sql").dialects()
 
 
 def names_in(tree: exp.Expression, schema: SqlSchema) -> list[str]:
@@ -39,7 +41,7 @@ def names_in(tree: exp.Expression, schema: SqlSchema) -> list[str]:
 @pytest.mark.parametrize("dialect", SQL_DIALECTS)
 def test_every_dialect_grammar_is_accepted_by_llguidance(dialect):
     schema = from_mapping({"hosts": {"id": "INTEGER", "hostname": "VARCHAR", "order": "INTEGER"}})
-    validate(specialise_sql(schema, get_dialect(dialect)))
+    validate(Constraint("lark", specialise_sql(schema, get_dialect(dialect))))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -49,7 +51,7 @@ def test_grammar_sentences_parse_and_name_only_schema_things(schema, dialect, da
     grammar = specialise_sql(schema, d)
     sampler = _sampler(grammar)
     sentence = data.draw(sampler.sentences())
-    query = extract_query(sentence, prefixed=True)  # what the decoder hands to the checker
+    query = extract_output(sentence, prefix="```")  # what the decoder hands to the checker
     tree = sqlglot.parse_one(query, read=d.sqlglot)
     assert isinstance(tree, (exp.Select, exp.SetOperation)), query
     assert names_in(tree, schema) == [], query
@@ -89,16 +91,16 @@ def test_base_grammar_is_data_with_generated_slots():
 @given(schema=sql_schemas(max_tables=3), dialect=st.sampled_from(SQL_DIALECTS), seed=st.integers(0, 2**16))
 def test_constrained_model_outputs_parse(tiny_model, schema, dialect, seed):
     """A random-weight model under the grammar: every finished output parses and names only schema things."""
-    from nl2q.decode import Sampling
+    from nl2q.models import Sampling
 
     d = get_dialect(dialect)
-    constraint = tiny_model.constrain(specialise_sql(schema, d))
+    constraint = tiny_model.constrain(Constraint("lark", specialise_sql(schema, d)))
     gen = tiny_model.generate([{"role": "user", "content": "q"}], prefix="```sql\n", constraint=constraint,
                               max_new_tokens=40, sampling=Sampling(temperature=1.0, seed=seed))
     if gen.finish == "length":
         assert gen.truncated == (not gen.accepting)
         return
     assert gen.finish in ("eos", "grammar_end"), gen
-    query = extract_query(gen.text, prefixed=True)
+    query = extract_output(gen.text, prefix="```")
     tree = sqlglot.parse_one(query, read=d.sqlglot)
     assert names_in(tree, schema) == [], query

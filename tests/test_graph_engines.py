@@ -12,10 +12,10 @@ import pytest
 
 from graph_server import arcadedb_fixture, free_port
 from nl2q.errors import SchemaError
-from nl2q.execute.graph import BoltExecutor, LadybugExecutor
+from nl2q.targets.cypher.execute import BoltExecutor, LadybugExecutor
 from nl2q.policy import Policy
-from nl2q.schema.graph import from_dict
-from nl2q.schema.graph_introspect import from_bolt, from_ladybug, ladybug_type
+from nl2q.targets.cypher.schema import from_dict
+from nl2q.targets.cypher.introspect import from_bolt, from_ladybug, ladybug_type
 
 ROOT = Path(__file__).resolve().parent.parent
 arcadedb = arcadedb_fixture(scope="module")

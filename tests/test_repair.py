@@ -7,7 +7,7 @@ import json
 import pytest
 
 from nl2q import Compiler, ScriptedModel, Stages
-from nl2q.decode import Constraint, Generation
+from nl2q.models import Compiled, Generation
 from nl2q.errors import GrammarRejected
 
 SCHEMA = {"hosts": {"id": "INTEGER", "hostname": "VARCHAR", "cpu_count": "INTEGER"}}
@@ -86,7 +86,7 @@ def test_configurations_switch_stages_off():
 
 
 class RejectingModel(ScriptedModel):
-    def _compile(self, grammar: str, key: str) -> Constraint:
+    def _compile(self, constraint) -> Compiled:
         raise GrammarRejected("backend says no")
 
 

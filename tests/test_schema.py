@@ -6,7 +6,9 @@ import duckdb
 import pytest
 
 from nl2q.errors import SchemaError
-from nl2q.schema import from_spider, load_schema
+from nl2q.targets import get_dialect
+from nl2q.targets.sql.grammar import sql_identifier
+from nl2q.targets.sql.schema import from_spider, load_schema
 
 SPIDER_ENTRY = {
     "db_id": "concert_singer",
@@ -23,7 +25,7 @@ def test_spider_entry():
     assert list(s.tables) == ["stadium", "singer"]
     assert s.tables["singer"].columns == {"Singer_ID": "number", "Name": "text", "Stadium_ID": "number"}
     assert s.tables["singer"].foreign_keys == [("Stadium_ID", "stadium", "Stadium_ID")]
-    assert "FOREIGN KEY (Stadium_ID) REFERENCES stadium(Stadium_ID)" in s.render()
+    assert "FOREIGN KEY (Stadium_ID) REFERENCES stadium(Stadium_ID)" in s.render(lambda n: sql_identifier(n, get_dialect("sqlite")))
 
 
 @pytest.mark.parametrize("kind", ["duckdb_path", "duckdb_con", "sqlite_path", "sqlite_con"])

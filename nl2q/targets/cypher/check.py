@@ -13,12 +13,12 @@ from typing import Iterable, Iterator
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedEOF, UnexpectedInput
 
-from ..dialect import Dialect
-from ..grammar import cypher_check_grammar
-from ..policy import Policy
-from ..result import Diagnostic, position
-from ..schema.graph import GraphSchema
-from . import hidden_characters, suggestion
+from .profile import CypherProfile
+from .grammar import cypher_check_grammar
+from ...policy import Policy
+from ...types import Diagnostic, position
+from .schema import GraphSchema
+from ...check import hidden_characters, suggestion
 
 WRITE_CLAUSES = {
     "create_clause": "CREATE", "merge_clause": "MERGE", "set_clause": "SET", "delete_clause": "DELETE",
@@ -58,7 +58,7 @@ class CypherCheck:
         return self.tree is not None and not any(d.is_error for d in self.diagnostics)
 
 
-def check_cypher(text: str, schema: GraphSchema, dialect: Dialect, policy: Policy = Policy(),
+def check_cypher(text: str, schema: GraphSchema, dialect: CypherProfile, policy: Policy = Policy(),
                  parameters: Iterable[str] = ()) -> CypherCheck:
     diags = hidden_characters(text)
     body = text.strip().rstrip(";").rstrip()
@@ -111,13 +111,13 @@ def _subtrees(tree: Tree, stop: set[str] = frozenset()) -> Iterator[Tree]:
 
 
 class _Checker:
-    def __init__(self, text: str, schema: GraphSchema, dialect: Dialect, policy: Policy, params: set[str]) -> None:
+    def __init__(self, text: str, schema: GraphSchema, dialect: CypherProfile, policy: Policy, params: set[str]) -> None:
         self.text, self.schema, self.dialect, self.policy, self.params = text, schema, dialect, policy, params
         self.diags: list[Diagnostic] = []
         self.edits: list[tuple[int, int, str]] = []
         self.writes = False
-        self.constructs = set(dialect.extra.get("constructs", []))
-        self.replacements: dict[str, str] = dict(dialect.extra.get("replacements", {}))
+        self.constructs = set(dialect.constructs)
+        self.replacements: dict[str, str] = dict(dialect.replacements)
         self.functions = {f.lower() for f in dialect.functions}
 
     # -------------------------------------------------------------- output
@@ -165,7 +165,7 @@ class _Checker:
                 if proc.lower() not in READ_PROCEDURES:
                     self.add("policy.procedure", f"procedure {proc} may write or reach outside the graph", node,
                              hint="use MATCH patterns instead of procedures", stage="policy")
-            elif kind == "call_subquery" and self.dialect.name != "neo4j":
+            elif kind == "call_subquery" and not self.dialect.call_subquery:
                 self.add("dialect.unsupported", f"CALL {{ }} subqueries are not supported in {self.dialect.title}",
                          node, hint="use WITH to chain parts", stage="policy")
             elif kind in CONSTRUCT_NAMES and kind not in self.constructs:
@@ -183,7 +183,7 @@ class _Checker:
                 elif ".." not in text and not ints:
                     self.add("policy.unbounded_path", "variable-length relationship * has no upper bound", node,
                              hint="bound it, e.g. *1..5", stage="policy")
-            elif kind == "node_labels" and self.dialect.name == "ladybug" and len(node.children) > 1:
+            elif kind == "node_labels" and not self.dialect.multi_label_nodes and len(node.children) > 1:
                 self.add("dialect.unsupported", f"a node has one label in {self.dialect.title}; (n:A:B) means A or B there",
                          node, hint="use a single label")
 
@@ -191,8 +191,8 @@ class _Checker:
         fn = _first(node, "function_name")
         name = ".".join(_name(t) for t in fn.children)  # type: ignore[union-attr]
         if name.lower() in self.functions:
-            if name.lower() == "substring" and self.dialect.name == "ladybug":
-                self.add("dialect.caution", "substring() counts from 1 in Ladybug, from 0 in Neo4j", fn,
+            if name.lower() == "substring" and self.dialect.one_based_substring:
+                self.add("dialect.caution", f"substring() counts from 1 in {self.dialect.title}, from 0 in Neo4j", fn,
                          severity="warning", hint="substring(s, 1, 3) is the first three characters here")
             return
         hint = self.replacements.get(name) or self.replacements.get(name.lower()) or \

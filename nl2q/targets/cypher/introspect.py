@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import SchemaError
-from .graph import GraphSchema, NodeLabel, RelType
+from ...errors import SchemaError
+from .schema import GraphSchema, NodeLabel, RelType
 
 _LADYBUG_TYPES = {
     "INT8": "INTEGER", "INT16": "INTEGER", "INT32": "INTEGER", "INT64": "INTEGER", "INT128": "INTEGER",

@@ -1,4 +1,4 @@
-"""Dry runs on real engines: EXPLAIN, then a bounded, read-only run."""
+"""Dry runs of queries on real engines: EXPLAIN, then a bounded, read-only run. Targets subclass :class:`Executor`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..policy import Policy
-from ..result import DryRun
+from .policy import Policy
+from .types import DryRun
 
 
 class Executor(ABC):
@@ -54,7 +54,3 @@ def _ms(t0: float) -> float:
 def _engine_message(e: Exception) -> str:
     return f"{type(e).__name__}: {e}".strip()
 
-
-from .sql import DuckDBExecutor, SQLiteExecutor, open_duckdb, sql_executor  # noqa: E402
-
-__all__ = ["Executor", "DuckDBExecutor", "SQLiteExecutor", "open_duckdb", "sql_executor"]

@@ -8,28 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..policy import Policy
-from ..schema.sql import SqlSchema
-from . import Executor
-
-DUCKDB_SAFE_CONFIG = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
-
-
-def open_duckdb(path: str | Path) -> Any:
-    """A read-only DuckDB connection with external access off.
-
-    Every connection nl2q opens to a file uses this one configuration: DuckDB refuses
-    two connections to one file with different configurations in one process.
-    """
-    import duckdb
-
-    return duckdb.connect(str(path), read_only=True, config=dict(DUCKDB_SAFE_CONFIG))
-
+from ...execute import Executor
+from ...policy import Policy
+from .connect import DUCKDB_SAFE_CONFIG, open_duckdb
+from .schema import SqlSchema
 
 class DuckDBExecutor(Executor):
     """A read-only DuckDB connection that cannot reach files, the network or extensions."""

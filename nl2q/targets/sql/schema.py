@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
-from ..errors import SchemaError
+from ...errors import SchemaError
 
 Engine = Literal["duckdb", "sqlite"]
 TypeClass = Literal["number", "text", "time", "bool", "other"]
@@ -45,8 +45,11 @@ class SqlSchema:
     def tables_with_column(self, column: str) -> list[str]:
         return [t.name for t in self.tables.values() if t.column(column)]
 
-    def render(self) -> str:
-        """CREATE TABLE statements: the form models have seen most."""
+    def render(self, spell: Callable[[str], str]) -> str:
+        """CREATE TABLE statements, the form models have seen most, each name spelt by ``spell``:
+        the dialect's quoting rule, so the prompt shows exactly the spelling the grammar accepts.
+        """
+        quote = spell
         out = []
         for t in self.tables.values():
             cols = [f"{quote(c)} {ty or 'TEXT'}" for c, ty in t.columns.items()]
@@ -59,16 +62,15 @@ class SqlSchema:
     def ddl(self) -> list[str]:
         """Statements that recreate the tables, empty, in another engine."""
         return [
-            f"CREATE TABLE {quote(t.name, always=True)} ("
-            + ", ".join(f"{quote(c, always=True)} {engine_type(ty)}" for c, ty in t.columns.items())
+            f"CREATE TABLE {quoted(t.name)} ("
+            + ", ".join(f"{quoted(c)} {engine_type(ty)}" for c, ty in t.columns.items())
             + ")"
             for t in self.tables.values()
         ]
 
 
-def quote(name: str, always: bool = False) -> str:
-    if not always and name.isidentifier() and name.isascii():
-        return name
+def quoted(name: str) -> str:
+    """``name`` in double quotes: valid in every SQL engine nl2q runs, whatever the name."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -134,10 +136,10 @@ def from_sqlite(con: sqlite3.Connection) -> SqlSchema:
         )
     ]
     for name in names:
-        info = con.execute(f"PRAGMA table_info({quote(name, always=True)})").fetchall()
+        info = con.execute(f"PRAGMA table_info({quoted(name)})").fetchall()
         table = Table(name, {r[1]: r[2] for r in info})
         table.primary_key = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
-        fks = con.execute(f"PRAGMA foreign_key_list({quote(name, always=True)})").fetchall()
+        fks = con.execute(f"PRAGMA foreign_key_list({quoted(name)})").fetchall()
         table.foreign_keys = [(r[3], r[2], r[4] or "") for r in fks]
         tables[name] = table
     return SqlSchema(tables)
@@ -200,7 +202,7 @@ def load_schema(source: Any) -> tuple[SqlSchema, Engine | None, Any]:
                     return from_sqlite(con), engine, path
                 finally:
                     con.close()
-            from ..execute.sql import open_duckdb
+            from .connect import open_duckdb
 
             with open_duckdb(path) as dcon:
                 return from_duckdb(dcon), engine, path

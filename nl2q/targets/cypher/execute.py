@@ -12,10 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import SchemaError
-from ..policy import Policy
-from ..result import DryRun
-from . import Executor
+from ...errors import SchemaError
+from ...policy import Policy
+from ...types import DryRun
+from ...execute import Executor
 
 GRACE_S = 2.0  # how long a timed-out query gets to acknowledge an interrupt before it is abandoned
 

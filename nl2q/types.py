@@ -1,11 +1,54 @@
-"""What a compile returns: the query, its diagnostics, every round, the dry run."""
+"""Types every stage shares: messages, constraints, diagnostics, outcomes, rounds, results.
+
+This module imports nothing else from nl2q, so any module can import it without a cycle.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
+Messages = list[dict[str, str]]
+ConstraintKind = Literal["lark", "json_schema", "regex"]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What the decoder may emit, in one of the forms backends take.
+
+    ``lark`` text may embed a JSON Schema through llguidance's ``%json`` rule. A backend
+    declares the kinds it accepts; one that cannot take this kind says so in the result.
+    """
+
+    kind: ConstraintKind
+    text: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("lark", "json_schema", "regex"):
+            raise ValueError(f"unknown constraint kind {self.kind!r}: use lark, json_schema or regex")
+
+    @property
+    def key(self) -> str:
+        """A content fingerprint: equal constraints compile once."""
+        return hashlib.blake2b(f"{self.kind}\0{self.text}".encode(), digest_size=12).hexdigest()
+
+
+class Codes:
+    """Diagnostic codes the target-neutral pipeline emits. Targets add their own (``schema.*``, ``policy.*``)."""
+
+    DECODE_ERROR = "decode.error"
+    DECODE_TRUNCATED = "decode.truncated"
+    DECODE_LENGTH = "decode.length"
+    DECODE_UNCONSTRAINED = "decode.unconstrained"
+    DECODE_GRAMMAR_REJECTED = "decode.grammar_rejected"
+    REPAIR_REPEATED = "repair.repeated"
+    EXECUTE_ERROR = "execute.error"
+    EXECUTE_EMPTY = "execute.empty_result"
+    INPUT_TOO_LARGE = "policy.input_too_large"
+    HIDDEN_CHARACTER = "policy.hidden_character"
+    LINE_ENDING = "policy.line_ending"
 
 
 @dataclass(frozen=True)
@@ -56,13 +99,26 @@ def position(text: str, offset: int) -> tuple[int, int]:
     return line, col
 
 
+@dataclass(frozen=True)
+class Effect:
+    """Something a run did or would do: a file changed, a request that would be sent."""
+
+    kind: str  # e.g. "file.created", "file.deleted", "http.request"
+    target: str
+    detail: str = ""
+
+
 @dataclass
 class DryRun:
-    """Outcome of running the query on a real engine, bounded."""
+    """What the engine or sandbox reported for one bounded run.
+
+    Queries fill ``columns``/``rows``; scripts and calls fill ``output``, ``exit_status``
+    and ``effects``. ``mode`` is ``run``, ``explain`` (planned, not run) or ``record``.
+    """
 
     ok: bool
     engine: str
-    mode: str  # "run" or "explain"
+    mode: str
     columns: list[str] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
     row_count: int | None = None
@@ -70,16 +126,26 @@ class DryRun:
     plan: str | None = None
     elapsed_ms: float = 0.0
     error: str | None = None
+    output: str | None = None
+    exit_status: int | None = None
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def has_rows(self) -> bool:
+        return self.mode == "run" and bool(self.columns)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["rows"] = [[_jsonable(v) for v in row] for row in self.rows]
+        d["rows"] = [[jsonable(v) for v in row] for row in self.rows]
         return d
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A JSON-safe form of an engine value: scalars as they are, sequences element-wise, the rest as text."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
     return str(value)
 
 
@@ -129,6 +195,11 @@ class CompileResult:
     tokens: dict[str, int]
     model: str
     config: dict[str, Any]
+
+    @property
+    def output(self) -> str:
+        """The checked output (a query, script, config or call, by target); empty when none was complete."""
+        return self.query
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -11,11 +11,11 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from ..dialect import Dialect
-from ..policy import Policy
-from ..result import Diagnostic, position
-from ..schema import SqlSchema, Table, type_class
-from . import hidden_characters, suggestion
+from .profile import SqlProfile
+from ...policy import Policy
+from ...types import Diagnostic, position
+from .schema import SqlSchema, Table, type_class
+from ...check import hidden_characters, suggestion
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -40,7 +40,7 @@ class SqlCheck:
         return self.tree is not None and not any(d.is_error for d in self.diagnostics)
 
 
-def check_sql(text: str, schema: SqlSchema, dialect: Dialect, policy: Policy = Policy()) -> SqlCheck:
+def check_sql(text: str, schema: SqlSchema, dialect: SqlProfile, policy: Policy = Policy()) -> SqlCheck:
     """All the SQL checks; stops early only where later checks could not be meaningful."""
     diags = hidden_characters(text)
     tree, syntax = parse(text, dialect)
@@ -55,7 +55,7 @@ def check_sql(text: str, schema: SqlSchema, dialect: Dialect, policy: Policy = P
     return SqlCheck(tree, _with_positions(diags, text))
 
 
-def parse(text: str, dialect: Dialect) -> tuple[exp.Expression | None, list[Diagnostic]]:
+def parse(text: str, dialect: SqlProfile) -> tuple[exp.Expression | None, list[Diagnostic]]:
     if not text.strip():
         return None, [Diagnostic("syntax.empty", "the query is empty", hint="write one SELECT statement", stage="parse")]
     try:
@@ -112,7 +112,7 @@ def _with_positions(diags: list[Diagnostic], text: str) -> list[Diagnostic]:
 _SYNTAX_FUNCS = (exp.If, exp.Case, exp.CurrentDate, exp.CurrentTime, exp.CurrentTimestamp)
 
 
-def function_name(node: exp.Func, dialect: Dialect) -> str:
+def function_name(node: exp.Func, dialect: SqlProfile) -> str:
     """The name as the dialect spells it (sqlglot normalises, e.g. strftime -> TimeToStr).
 
     "" for nodes that are syntax rather than a call (CASE, CURRENT_DATE, wrappers sqlglot adds
@@ -137,7 +137,7 @@ def _function_allowed(node: exp.Func, name: str, allowed: frozenset[str] | set[s
     return not name or name in allowed or any(n in allowed for n in type(node).sql_names())
 
 
-def check_policy(tree: exp.Expression, dialect: Dialect, policy: Policy) -> list[Diagnostic]:
+def check_policy(tree: exp.Expression, dialect: SqlProfile, policy: Policy) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     for node in tree.walk():
         if isinstance(node, NEVER):

@@ -1,0 +1,168 @@
+"""Model backends: what nl2q needs of a model, and how one is chosen by name.
+
+A constraint is compiled once per backend (``Model.constrain``, cached by content) and
+shared; every request gets its own matcher state, so one model serves many threads.
+Backends live in their own modules and are imported only when asked for; one whose
+extra is not installed fails with one line naming it.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from ..errors import GrammarRejected, ModelError
+from ..types import Constraint, ConstraintKind, Messages
+
+Finish = Literal["eos", "grammar_end", "length", "error"]
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass
+class Sampling:
+    """Greedy unless ``temperature`` > 0; ``seed`` makes sampling repeatable."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class Generation:
+    text: str
+    finish: Finish
+    prompt_tokens: int
+    output_tokens: int
+    elapsed_ms: float
+    constrained: bool
+    accepting: bool = True
+    error: str = ""
+    prefill_ms: float = 0.0
+    mask_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def ms_per_token(self) -> float | None:
+        """Decode time per generated token after the prompt's prefill."""
+        if self.output_tokens < 2:
+            return None
+        return (self.elapsed_ms - self.prefill_ms) / (self.output_tokens - 1)
+
+    @property
+    def truncated(self) -> bool:
+        """Cut off by the token limit before the grammar reached an accepting state."""
+        return self.finish == "length" and self.constrained and not self.accepting
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A constraint compiled for one backend. ``handle`` is shared and never mutated by a request."""
+
+    constraint: Constraint
+    handle: Any = None
+
+
+class Model(ABC):
+    """What nl2q needs of a model. Replaceable: local, remote or scripted.
+
+    ``constraint_kinds`` says which :class:`Constraint` kinds the backend can enforce;
+    the compiler reports any other as unconstrained, never silently.
+    """
+
+    name: str = "model"
+    constraint_kinds: frozenset[ConstraintKind] = frozenset({"lark", "json_schema", "regex"})
+    defaults: Sampling = Sampling()
+
+    def __init__(self) -> None:
+        self._compiled: OrderedDict[str, Compiled] = OrderedDict()
+        self._compile_lock = threading.Lock()
+
+    def accepts(self, constraint: Constraint) -> bool:
+        return constraint.kind in self.constraint_kinds
+
+    def constrain(self, constraint: Constraint) -> Compiled:
+        """Compile ``constraint`` once (cached by content); raise :class:`GrammarRejected` if refused."""
+        if not self.accepts(constraint):
+            raise GrammarRejected(f"{self.name} cannot take a {constraint.kind} constraint",
+                                  f"it takes: {', '.join(sorted(self.constraint_kinds)) or 'none'}")
+        key = constraint.key
+        with self._compile_lock:
+            if key in self._compiled:
+                self._compiled.move_to_end(key)
+                return self._compiled[key]
+            compiled = self._compile(constraint)
+            self._compiled[key] = compiled
+            while len(self._compiled) > 64:
+                self._compiled.popitem(last=False)
+            return compiled
+
+    @abstractmethod
+    def _compile(self, constraint: Constraint) -> Compiled: ...
+
+    @abstractmethod
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        prefix: str = "",
+        constraint: Compiled | None = None,
+        max_new_tokens: int = 256,
+        sampling: Sampling | None = None,
+    ) -> Generation:
+        """Continue the chat after an assistant turn that starts with ``prefix``. Safe to call from several threads."""
+
+
+# ------------------------------------------------------------------ choosing a backend by name
+
+_LOADED: dict[str, Model] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _local(spec: str) -> Model:
+    _require("torch", "local")
+    _require("transformers", "local")
+    from .local import TransformersModel
+
+    if spec == DEFAULT_MODEL:
+        from .gguf import default_model_dir
+
+        # The 135M model loops under greedy decoding without a mild repetition penalty.
+        return TransformersModel(default_model_dir(), name=DEFAULT_MODEL, defaults=Sampling(repetition_penalty=1.1))
+    return TransformersModel(spec)
+
+
+PROVIDERS: dict[str, Callable[[str], Model]] = {"local": _local}
+
+
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ModelError(f"{module} is not installed", f"pip install 'nl2q[{extra}]'")
+
+
+def load_model(spec: str | Model | None = None) -> Model:
+    """A model from a name: the default, a local directory, or ``provider:NAME``. Loaded once per process."""
+    if isinstance(spec, Model):
+        return spec
+    spec = spec or DEFAULT_MODEL
+    with _LOAD_LOCK:
+        if spec in _LOADED:
+            return _LOADED[spec]
+        provider, _, rest = spec.partition(":")
+        if rest and provider in PROVIDERS and not Path(spec).exists():
+            model = PROVIDERS[provider](rest)
+        else:
+            if spec != DEFAULT_MODEL and ("/" in spec or spec.startswith(".")) and not Path(spec).is_dir():
+                raise ModelError(f"model directory not found: {spec}",
+                                 "pass a transformers model directory, or omit --model for the default")
+            model = _local(spec)
+        _LOADED[spec] = model
+        return model
+
+
+__all__ = ["Compiled", "DEFAULT_MODEL", "Finish", "Generation", "Model", "PROVIDERS", "Sampling", "load_model"]

@@ -1,0 +1,128 @@
+"""What a target is: a language bound to one source (schema, engine) and one dialect profile.
+
+The pipeline (prompt, decode, check, dry run, repair) talks only to :class:`Bound`; a
+target package supplies one :class:`Target` subclass and declares itself in a
+:class:`TargetSpec`. Nothing outside ``nl2q.targets`` names a target.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import DialectError
+from ..policy import Policy
+from ..profile import Profile, load_profile
+from ..resources import data_dir
+from ..types import Codes, Constraint, Diagnostic, DryRun
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What a target produces, for the prompts, the CLI and the reports."""
+
+    name: str
+    noun: str = "query"  # query, script, config, call
+    nouns: str = ""  # the plural, when not noun + "s"
+    fence: str | None = None  # code-fence language the answer is written in; None: bare output
+    has_rows: bool = True  # whether a dry run returns rows (an empty result deserves a second look)
+    source_flag: str = ""  # the CLI flag that names a source for this target, e.g. "db"
+    source_help: str = ""
+    default_dialect: str = ""
+
+    @property
+    def plural(self) -> str:
+        return self.nouns or f"{self.noun}s"
+
+
+@dataclass
+class Checked:
+    diagnostics: list[Diagnostic]
+    writes: bool = False
+    rewritten: str | None = None  # the checker's correction (e.g. a reversed arrow), to use instead
+
+
+class Bound(ABC):
+    """A target specialised for one source and profile: what a Compiler caches and shares across threads."""
+
+    spec: TargetSpec
+    dialect: Profile
+    constraint: Constraint
+    has_data: bool = False
+
+    @property
+    def target(self) -> str:
+        return self.spec.name
+
+    @abstractmethod
+    def schema_text(self, question: str) -> str:
+        """The names the model may use, rendered for the prompt (a relevant subset when large, said so)."""
+
+    @abstractmethod
+    def check(self, text: str, policy: Policy) -> Checked: ...
+
+    @abstractmethod
+    def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
+        """None when there is nothing to run on (a schema file)."""
+
+    def normalise(self, text: str) -> str:
+        """A key under which two outputs are the same output. Exact text by default: case matters."""
+        return text.strip()
+
+    def outcome_diagnostics(self, dry: DryRun) -> list[Diagnostic]:
+        """What a dry-run outcome deserves. Execute-stage warnings earn one more round of repair."""
+        if not dry.ok:
+            return [Diagnostic(Codes.EXECUTE_ERROR, f"{dry.engine} rejected the {self.spec.noun}: {dry.error}",
+                               hint=f"fix the part of the {self.spec.noun} the engine names", stage="execute")]
+        if self.spec.has_rows and dry.mode == "run" and self.has_data and dry.row_count == 0:
+            return [Diagnostic(Codes.EXECUTE_EMPTY, f"the {self.spec.noun} ran but returned no rows",
+                               severity="warning", hint="check literal values (spelling, case) and filters",
+                               stage="execute")]
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class Target(ABC):
+    """A language nl2q compiles into. Subclasses set ``spec`` and ``profile_type`` and implement ``bind``."""
+
+    spec: ClassVar[TargetSpec]
+    profile_type: ClassVar[type[Profile]] = Profile
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @abstractmethod
+    def bind(self, source: Any, dialect: str | None = None) -> Bound: ...
+
+    def profile(self, name: str | None, inferred: str | None = None) -> Profile:
+        """The dialect profile asked for, or the one the source implies, or the target's default."""
+        if name and inferred and name.lower() != inferred:
+            raise DialectError(f"the source is {inferred} but dialect {name!r} was asked for",
+                               f"omit the dialect or use {inferred}")
+        chosen = (name or inferred or self.spec.default_dialect).lower()
+        if not re.fullmatch(r"[a-z0-9_-]+", chosen):
+            raise DialectError(f"invalid dialect name {chosen!r}", "dialect names are letters, digits, - and _")
+        path = data_dir("dialects") / f"{chosen}.toml"
+        if not path.is_file():
+            raise DialectError(f"unknown dialect {chosen!r} for {self.name}",
+                               f"choose one of: {', '.join(self.dialects()) or '(none shipped)'}")
+        profile = load_profile(path, self.profile_type)
+        if profile.target != self.name:
+            raise DialectError(f"dialect {profile.name!r} is for {profile.target}, not {self.name}")
+        return profile
+
+    def dialects(self) -> list[str]:
+        """The shipped profiles for this target."""
+        import tomllib
+
+        names = []
+        for path in sorted(data_dir("dialects").glob("*.toml")):
+            if tomllib.loads(path.read_text()).get("target") == self.name:
+                names.append(path.stem)
+        return names
+

@@ -1,0 +1,111 @@
+"""Cypher over graphs: a Bolt server, an embedded Ladybug database, or a schema file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ...errors import SchemaError
+from ...policy import Policy
+from ...types import Constraint, DryRun
+from ..base import Bound, Checked, Target, TargetSpec
+from .profile import CypherProfile
+from .schema import GraphSchema
+
+CYPHER = TargetSpec(name="cypher", noun="query", nouns="queries", fence="cypher", has_rows=True,
+                   source_flag="graph",
+                   source_help="graph: a Ladybug database path, a bolt:// URI, or a .yaml/.json graph schema",
+                   default_dialect="neo4j")
+
+
+class CypherBound(Bound):
+    spec = CYPHER
+
+    def __init__(self, schema: GraphSchema, dialect: CypherProfile, executor: Any | None) -> None:
+        from .grammar import specialise_cypher
+
+        self.schema = schema
+        self.dialect = dialect
+        self.constraint = Constraint("lark", specialise_cypher(schema, dialect))
+        self.executor = executor
+        self.has_data = executor is not None and executor.has_data
+
+    def schema_text(self, question: str) -> str:
+        shown, pruned = self.schema.subset(question)
+        note = (f"(Only the {len(shown.labels)} of {len(self.schema.labels)} labels most relevant to the question "
+                "are shown.)") if pruned else ""
+        return shown.render(note)
+
+    def check(self, text: str, policy: Policy) -> Checked:
+        from .check import check_cypher
+
+        result = check_cypher(text, self.schema, self.dialect, policy)
+        return Checked(result.diagnostics, result.writes, result.corrected)
+
+    def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
+        return self.executor.run(text, policy, writes=writes) if self.executor is not None else None
+
+    def normalise(self, text: str) -> str:
+        """Spacing outside string literals does not matter; case does (labels and properties are case-sensitive)."""
+        parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)""", text.strip().rstrip(";"))
+        return "".join(p if i % 2 else " ".join(p.split()) for i, p in enumerate(parts)).strip()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+
+
+class CypherTarget(Target):
+    """Graphs: a Bolt URI (neo4j driver), a Ladybug database, or a schema file/mapping."""
+
+    spec = CYPHER
+    profile_type = CypherProfile
+
+    def bind(self, source: Any, dialect: str | None = None) -> Bound:
+        from .bolt import is_bolt_uri
+        from .schema import from_dict, from_file
+
+        if isinstance(source, GraphSchema):
+            return self._bound(source, dialect, None, None)
+        if isinstance(source, dict):
+            return self._bound(from_dict(source), dialect, None, None)
+        if is_bolt_uri(source):
+            return self._bolt(source, dialect)
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if path.suffix.lower() in (".yaml", ".yml", ".json"):
+                return self._bound(from_file(path), dialect, None, None)
+            if not path.exists():
+                raise SchemaError(f"graph not found: {path}",
+                                  "pass a Ladybug database path, a bolt:// URI or a .yaml/.json graph schema")
+            from .execute import LadybugExecutor
+            from .introspect import from_ladybug
+
+            return self._bound(from_ladybug(path), dialect, "ladybug", LadybugExecutor(path))
+        raise SchemaError(f"unsupported graph source of type {type(source).__name__}",
+                          "pass a bolt:// URI, a Ladybug database path, a schema file or a GraphSchema")
+
+    def _bound(self, schema: GraphSchema, dialect: str | None, inferred: str | None, executor: Any) -> CypherBound:
+        try:
+            d = self.profile(dialect, inferred)
+        except Exception:
+            if executor is not None:
+                executor.close()
+            raise
+        assert isinstance(d, CypherProfile)
+        return CypherBound(schema, d, executor)
+
+    def _bolt(self, uri: str, dialect: str | None) -> Bound:
+        from .bolt import parse_bolt_uri
+        from .execute import BoltExecutor
+        from .introspect import from_bolt
+
+        where = parse_bolt_uri(uri)
+        executor = BoltExecutor(where.uri, auth=where.auth, database=where.database)
+        try:
+            schema = from_bolt(executor.driver, database=where.database)
+        except Exception:
+            executor.close()
+            raise
+        return self._bound(schema, dialect, None, executor)

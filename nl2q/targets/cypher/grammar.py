@@ -1,0 +1,78 @@
+"""Cypher's grammar, one file used two ways: the decode variant (the schema's names, exact
+whitespace, the dialect's constructs) and the check variant (any names, free whitespace,
+comments, any-case keywords, writes) that the checker parses with.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ...grammar import _LOWER, _WORD, alternatives, base_grammar, lark_literal, words_excluding
+from .profile import CypherProfile
+from .schema import GraphSchema
+
+_NAME = r"/[A-Za-z_][A-Za-z0-9_]*|`[^`]+`/"
+_RELAXED_WS = {
+    "RWS": r"/(?:[ \t\r\n]|\/\/[^\n]*\n)+/",
+    "OWS": r"/(?:[ \t\r\n]|\/\/[^\n]*\n)*/",
+    "CWS": r"/(?:[ \t\r\n]|\/\/[^\n]*\n)*/",
+}
+
+
+def cypher_name(name: str) -> str:
+    """How a label, type or property must be spelt: bare, or in backticks."""
+    return name if name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit() else f"`{name}`"
+
+
+@cache
+def cypher_keywords() -> frozenset[str]:
+    """Every keyword of the Cypher grammars, lower case (Cypher keywords ignore case)."""
+    import re
+
+    text = base_grammar("cypher") + base_grammar("cypher_write")
+    return frozenset(w.lower() for w in re.findall(r'"([A-Za-z]+)"', text)) | {
+        "create", "merge", "set", "delete", "detach", "remove", "call", "yield", "load", "foreach", "on",
+        "union", "all", "optional", "case", "when", "then", "else", "end", "is", "in", "contains", "starts", "ends",
+    }
+
+
+def specialise_cypher(schema: GraphSchema, dialect: CypherProfile) -> str:
+    """``grammars/cypher.lark`` bound to one graph schema and one dialect (the decode variant)."""
+    constructs = list(dialect.constructs)
+    words = words_excluding(cypher_keywords(), 30, rest=_WORD + _LOWER.upper(), fold_case=True)
+    rules = [
+        "label_name: " + alternatives(lark_literal(cypher_name(n)) for n in schema.labels),
+        "rel_type: " + alternatives(lark_literal(cypher_name(r)) for r in schema.rels),
+        "property_key: " + alternatives(lark_literal(cypher_name(k)) for k in schema.property_keys() or ["id"]),
+        "function_name: " + alternatives(lark_literal(f) for f in dialect.functions if f != "count") + ' | "count"',
+        'var_length: "*" INT ".." INT | "*" INT',
+        "pattern_body: " + alternatives(["pattern_element"] + (["shortest_path"] if "shortest_path" in constructs else [])),
+        "dialect_atom: " + alternatives([c for c in constructs if c != "shortest_path"] or ["exists_subquery"]),
+        f"VARIABLE: /{words}/",
+        f"MAP_KEY: /{words}/",
+    ]
+    return base_grammar("cypher") + f"\n// specialised for dialect {dialect.name}\n" + "\n".join(rules) + "\n"
+
+
+@cache
+def cypher_check_grammar() -> str:
+    """The check variant: the decode rules with generic names, free whitespace, any-case keywords, writes."""
+    import re
+
+    text = base_grammar("cypher") + "\n" + base_grammar("cypher_write")
+    for name, pattern in _RELAXED_WS.items():
+        text = re.sub(rf"^{name}: .*$", lambda _m, n=name, p=pattern: f"{n}: {p}", text, flags=re.M)
+    text = re.sub(r'"([A-Za-z][A-Za-z_]*)"(?!i)', r'"\1"i', text)
+    rules = [
+        f"NAME: {_NAME}",
+        "label_name: NAME",
+        "rel_type: NAME",
+        "property_key: NAME",
+        'function_name: NAME ("." NAME)*',
+        'var_length: "*" INT? (".." INT?)?',
+        "pattern_body: pattern_element | shortest_path",
+        "dialect_atom: count_subquery | pattern_comprehension",
+        f"VARIABLE: {_NAME}",
+        f"MAP_KEY: {_NAME}",
+    ]
+    return text + "\n" + "\n".join(rules) + "\n"

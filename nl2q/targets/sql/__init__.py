@@ -1,0 +1,71 @@
+"""SQL over DuckDB and SQLite: sqlglot checks on the tree, read-only bounded dry runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...policy import Policy
+from ...types import Constraint, DryRun
+from ..base import Bound, Checked, Target, TargetSpec
+from .profile import SqlProfile
+from .schema import SqlSchema
+
+SQL = TargetSpec(name="sql", noun="query", nouns="queries", fence="sql", has_rows=True, source_flag="db",
+                source_help="DuckDB or SQLite database file", default_dialect="duckdb")
+
+
+class SqlBound(Bound):
+    spec = SQL
+
+    def __init__(self, schema: SqlSchema, dialect: SqlProfile, executor: Any) -> None:
+        from .grammar import specialise_sql
+
+        self.schema = schema
+        self.dialect = dialect
+        self.constraint = Constraint("lark", specialise_sql(schema, dialect))
+        self.executor = executor
+        self.has_data = executor.has_data
+
+    def spell(self, name: str) -> str:
+        from .grammar import sql_identifier
+
+        return sql_identifier(name, self.dialect)
+
+    def schema_text(self, question: str) -> str:
+        return self.schema.render(self.spell)
+
+    def check(self, text: str, policy: Policy) -> Checked:
+        from .check import WRITES, check_sql
+
+        result = check_sql(text, self.schema, self.dialect, policy)
+        writes = result.tree is not None and isinstance(result.tree, WRITES)
+        return Checked(result.diagnostics, writes)
+
+    def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun:
+        return self.executor.run(text, policy, writes=writes)
+
+    def normalise(self, text: str) -> str:
+        """sqlglot's rendering of the tree: spacing and keyword case differ, literals and quoted names do not."""
+        from .check import parse
+
+        tree, diags = parse(text, self.dialect)
+        if tree is None or diags:
+            return " ".join(text.strip().rstrip(";").split())
+        return tree.sql(dialect=self.dialect.sqlglot)
+
+    def close(self) -> None:
+        self.executor.close()
+
+
+class SqlTarget(Target):
+    spec = SQL
+    profile_type = SqlProfile
+
+    def bind(self, source: Any, dialect: str | None = None) -> Bound:
+        from .execute import sql_executor
+        from .schema import load_schema
+
+        schema, engine, handle = load_schema(source)
+        d = self.profile(dialect, engine)
+        assert isinstance(d, SqlProfile)
+        return SqlBound(schema, d, sql_executor(engine, handle, schema, d.executor))

@@ -1,0 +1,82 @@
+"""SQL's grammar: ``grammars/sql.lark`` bound to one schema and one profile, and the one quoting rule.
+
+:func:`sql_identifier` is how a name must be spelt; the prompt's schema and the grammar
+both use it, so the model is never shown a spelling the grammar refuses.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ...grammar import _LOWER, _WORD, alternatives, base_grammar, lark_literal, words_excluding
+from .profile import SqlProfile
+from .schema import SqlSchema
+
+
+@cache
+def _sql_keywords(sqlglot_dialect: str) -> frozenset[str]:
+    """Every word of every keyword: names spelt like one are quoted."""
+    from sqlglot.dialects.dialect import Dialect as SqlglotDialect
+
+    tokenizer = SqlglotDialect.get_or_raise(sqlglot_dialect).tokenizer_class
+    return frozenset(w.upper() for k in tokenizer.KEYWORDS for w in k.split() if w.replace("_", "").isalpha())
+
+
+def sql_identifier(name: str, dialect: SqlProfile) -> str:
+    """How ``name`` must be spelt in a query: bare when it can be, double-quoted otherwise."""
+    bare = name.isascii() and name.isidentifier() and name.upper() not in _sql_keywords(dialect.sqlglot or "")
+    return name if bare else '"' + name.replace('"', '""') + '"'
+
+
+@cache
+def reserved_words(dialect: SqlProfile) -> frozenset[str]:
+    """Words an alias must not be: the grammar's own keywords, and those sqlglot refuses as aliases."""
+    import re
+
+    from sqlglot.dialects.dialect import Dialect as SqlglotDialect
+
+    d = SqlglotDialect.get_or_raise(dialect.sqlglot or "")
+    p = d.parser_class
+    usable = (p.TABLE_ALIAS_TOKENS & p.ALIAS_TOKENS & p.ID_VAR_TOKENS) - p.FUNC_TOKENS
+    words = {
+        w.lower()
+        for key, token in d.tokenizer_class.KEYWORDS.items()
+        for w in key.split()
+        if w.replace("_", "").isalpha() and (len(key.split()) > 1 or token not in usable)
+    }
+    words |= {w.lower() for w in re.findall(r'"([A-Z_]+)"', base_grammar("sql"))}
+    return frozenset(words)
+
+
+@cache
+def alias_terminals(dialect: SqlProfile) -> tuple[str, ...]:
+    """Alias terminals that can never spell a reserved word in lower case."""
+    keywords = reserved_words(dialect)
+    short = keywords | {k.lower() for k in _sql_keywords(dialect.sqlglot or "") if len(k) <= 3}
+    return (
+        f"ALIAS: /{words_excluding(short, 3, rest=_LOWER)}|[a-z]{{1,3}}[0-9]|T[0-9]{{1,2}}/",
+        f"NAME_ALIAS: /{words_excluding(keywords, 30)}/",
+    )
+
+
+def specialise_sql(schema: SqlSchema, dialect: SqlProfile) -> str:
+    """``grammars/sql.lark`` bound to one schema and one dialect."""
+
+    def lit(name: str) -> str:
+        return lark_literal(sql_identifier(name, dialect))
+
+    rules = [
+        "table_name: " + alternatives(lit(t) for t in schema.tables),
+        "column_name: " + alternatives(lit(c) for c in schema.column_names()),
+        "qualified_column: "
+        + alternatives(
+            f'{lit(t.name)} "." ({alternatives(lit(c) for c in t.columns)})' for t in schema.tables.values() if t.columns
+        ),
+        "function_name: " + alternatives(lark_literal(f) for f in dialect.functions),
+        "nullary_function: " + alternatives(lark_literal(f) for f in dialect.nullary_functions),
+        "type_name: " + alternatives(lark_literal(t) for t in dialect.types),
+        "dialect_atom: " + (dialect.atoms or '"CURRENT_TIMESTAMP"'),
+        *alias_terminals(dialect),
+    ]
+    header = f"// specialised for dialect {dialect.name}: {len(schema.tables)} tables\n"
+    return base_grammar("sql") + "\n" + header + "\n".join(rules) + "\n"
