@@ -29,3 +29,20 @@ class GrammarRejected(Nl2qError):
 
 class DialectError(Nl2qError):
     """Unknown dialect or a dialect that does not fit the target."""
+
+
+class MissingExtra(Nl2qError):
+    """A feature needs an optional dependency group that is not installed."""
+
+
+def require(module: str, extra: str, feature: str = "") -> None:
+    """Fail with one line naming the extra when ``module`` is not importable."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or half-installed module
+        found = False
+    if not found:
+        what = f"{feature} needs" if feature else "needs"
+        raise MissingExtra(f"{what} {module}, which is not installed", f"pip install 'nl2q[{extra}]'")

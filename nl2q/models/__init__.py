@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from ..errors import GrammarRejected, ModelError
+from ..errors import GrammarRejected, ModelError, require
 from ..types import Constraint, ConstraintKind, Messages
 
 Finish = Literal["eos", "grammar_end", "length", "error"]
@@ -123,8 +123,8 @@ _LOAD_LOCK = threading.Lock()
 
 
 def _local(spec: str) -> Model:
-    _require("torch", "local")
-    _require("transformers", "local")
+    require("torch", "local", "the local model backend")
+    require("transformers", "local", "the local model backend")
     from .local import TransformersModel
 
     if spec == DEFAULT_MODEL:
@@ -136,13 +136,6 @@ def _local(spec: str) -> Model:
 
 
 PROVIDERS: dict[str, Callable[[str], Model]] = {"local": _local}
-
-
-def _require(module: str, extra: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise ModelError(f"{module} is not installed", f"pip install 'nl2q[{extra}]'")
 
 
 def load_model(spec: str | Model | None = None) -> Model:

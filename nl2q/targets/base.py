@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+import random
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ..errors import DialectError
 from ..policy import Policy
@@ -35,6 +36,25 @@ class TargetSpec:
     @property
     def plural(self) -> str:
         return self.nouns or f"{self.noun}s"
+
+
+@dataclass(frozen=True)
+class Conformance:
+    """What the shared conformance tests need of a target; every registered target is run through them.
+
+    ``tests/test_conformance.py`` proves, for each target and dialect: every sentence the decode
+    constraint derives passes the checker without ``never`` codes; ``writes`` are refused by the
+    read-only policy; ``valid`` pass; a scripted round trip goes through check, dry run and repair;
+    ``normalise`` keeps ``different`` pairs apart and ``same`` pairs together.
+    """
+
+    source: Any  # a small schema-only source that binds without an engine
+    random_source: Callable[[random.Random], Any]  # a random schema-only source for the property test
+    valid: tuple[str, ...]
+    writes: tuple[str, ...]
+    different: tuple[tuple[str, str], ...]
+    same: tuple[tuple[str, str], ...] = ()
+    never: tuple[str, ...] = ("syntax.", "policy.", "dialect.")  # code prefixes a decode sentence must not get
 
 
 @dataclass
@@ -98,6 +118,10 @@ class Target(ABC):
 
     @abstractmethod
     def bind(self, source: Any, dialect: str | None = None) -> Bound: ...
+
+    def conformance(self) -> Conformance:
+        """Samples for the conformance tests. A target without them fails those tests, on purpose."""
+        raise NotImplementedError(f"target {self.name} declares no conformance samples")
 
     def profile(self, name: str | None, inferred: str | None = None) -> Profile:
         """The dialect profile asked for, or the one the source implies, or the target's default."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Any
 
-from ...errors import SchemaError
+from ...errors import SchemaError, require
 from ...policy import Policy
 from ...types import Constraint, DryRun
-from ..base import Bound, Checked, Target, TargetSpec
+from ..base import Bound, Checked, Conformance, Target, TargetSpec
 from .profile import CypherProfile
 from .schema import GraphSchema
 
@@ -79,6 +80,7 @@ class CypherTarget(Target):
             if not path.exists():
                 raise SchemaError(f"graph not found: {path}",
                                   "pass a Ladybug database path, a bolt:// URI or a .yaml/.json graph schema")
+            require("ladybug", "graph", "an embedded Ladybug graph")
             from .execute import LadybugExecutor
             from .introspect import from_ladybug
 
@@ -97,6 +99,7 @@ class CypherTarget(Target):
         return CypherBound(schema, d, executor)
 
     def _bolt(self, uri: str, dialect: str | None) -> Bound:
+        require("neo4j", "graph", "a Bolt graph server")
         from .bolt import parse_bolt_uri
         from .execute import BoltExecutor
         from .introspect import from_bolt
@@ -109,3 +112,34 @@ class CypherTarget(Target):
             executor.close()
             raise
         return self._bound(schema, dialect, None, executor)
+
+    def conformance(self) -> Conformance:
+        return Conformance(
+            source={"nodes": {"Host": {"hostname": "STRING", "cpu_count": "INTEGER"},
+                              "Service": {"name": "STRING", "tier": "INTEGER"}},
+                    "relationships": {"RUNS_ON": {"endpoints": [["Service", "Host"]], "properties": {}}}},
+            random_source=_random_graph,
+            valid=("MATCH (h:Host) RETURN h.hostname",
+                   "MATCH (s:Service)-[:RUNS_ON]->(h:Host) WHERE h.cpu_count > 8 RETURN s.name, h.hostname"),
+            writes=("MATCH (h:Host) SET h.hostname = 'x' RETURN h", "MATCH (h:Host) DETACH DELETE h",
+                    "CREATE (h:Host {hostname: 'x'})", "MERGE (s:Service {name: 'x'})",
+                    "MATCH (h:Host) REMOVE h.cpu_count RETURN h"),
+            different=(("MATCH (h:Host) WHERE h.hostname = 'A' RETURN h", "MATCH (h:Host) WHERE h.hostname = 'a' RETURN h"),
+                       ("MATCH (h:Host) RETURN h.hostname", "MATCH (h:Host) RETURN h.Hostname")),
+            same=(("MATCH (h:Host) RETURN h.hostname", "MATCH  (h:Host)\nRETURN h.hostname;"),),
+        )
+
+
+def _random_graph(rng: random.Random) -> dict:
+    def word(upper: bool) -> str:
+        head = rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ" if upper else "abcdefghijklmnopqrstuvwxyz")
+        return head + "".join(rng.choices("abcdefghijklmnopqrstuvwxyz_", k=rng.randint(1, 7)))
+
+    labels = list(dict.fromkeys(word(True) for _ in range(rng.randint(1, 4))))
+    nodes = {lab: {word(False): rng.choice(["STRING", "INTEGER"]) for _ in range(rng.randint(1, 3))} for lab in labels}
+    rels = {}
+    for _ in range(rng.randint(0, 3)):
+        name = "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=rng.randint(2, 6)))
+        rels[name] = {"endpoints": [[rng.choice(labels), rng.choice(labels)] for _ in range(rng.randint(1, 2))],
+                      "properties": {}}
+    return {"nodes": nodes, "relationships": rels}

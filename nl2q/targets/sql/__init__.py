@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from ...policy import Policy
 from ...types import Constraint, DryRun
-from ..base import Bound, Checked, Target, TargetSpec
+from ..base import Bound, Checked, Conformance, Target, TargetSpec
 from .profile import SqlProfile
 from .schema import SqlSchema
 
@@ -69,3 +70,36 @@ class SqlTarget(Target):
         d = self.profile(dialect, engine)
         assert isinstance(d, SqlProfile)
         return SqlBound(schema, d, sql_executor(engine, handle, schema, d.executor))
+
+    def conformance(self) -> Conformance:
+        return Conformance(
+            source={"hosts": {"id": "INTEGER", "hostname": "VARCHAR", "order": "INTEGER", "Site Name": "VARCHAR"},
+                    "alerts": {"id": "INTEGER", "host_id": "INTEGER", "severity": "VARCHAR"}},
+            random_source=_random_tables,
+            valid=("SELECT hostname FROM hosts", 'SELECT "order", "Site Name" FROM hosts WHERE id > 3',
+                   "SELECT a.severity, count(*) FROM alerts AS a JOIN hosts AS h ON a.host_id = h.id GROUP BY a.severity"),
+            writes=("DELETE FROM hosts", "UPDATE hosts SET hostname = 'x'", "DROP TABLE alerts",
+                    "INSERT INTO hosts VALUES (1, 'a', 2, 'b')", "CREATE TABLE t AS SELECT * FROM hosts"),
+            different=(("SELECT hostname FROM hosts WHERE hostname = 'A'", "SELECT hostname FROM hosts WHERE hostname = 'a'"),
+                       ('SELECT "Site Name" FROM hosts', "SELECT hostname FROM hosts")),
+            same=(("SELECT hostname FROM hosts", "select  hostname\nFROM hosts;"),),
+            never=("syntax.", "policy.", "dialect."),
+        )
+
+
+_AWKWARD = ("order", "select", "Group", "from", "My Column", "year", "Name", "count", "user", "T1")
+_TYPES = ("INTEGER", "VARCHAR", "DOUBLE", "TIMESTAMP", "BOOLEAN", "TEXT")
+
+
+def _random_tables(rng: random.Random) -> dict[str, dict[str, str]]:
+    """Mostly plain names, sometimes ones that need quoting: reserved words, spaces, capitals."""
+
+    def names(k: int) -> list[str]:
+        out: dict[str, str] = {}
+        while len(out) < k:
+            name = rng.choice(_AWKWARD) if rng.random() < 0.25 else \
+                rng.choice("abcdefghijklmnopqrstuvwxyz") + "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789_", k=rng.randint(0, 8)))
+            out.setdefault(name.lower(), name)
+        return list(out.values())
+
+    return {t: {c: rng.choice(_TYPES) for c in names(rng.randint(1, 5))} for t in names(rng.randint(1, 4))}
