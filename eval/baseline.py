@@ -15,18 +15,18 @@ resumes from those rows. Finally the README's baseline table is rewritten from t
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from nl2q.evaluate import SUMMARY_FILE, evaluate, format_table, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from nl2q.evaluate import SUMMARY_FILE, evaluate, format_table, markdown_table  # noqa: E402
-
 RESULTS = ROOT / "eval" / "results"
 SUITES = {"spider-dev": "spider-dev", "text2cypher": "text2cypher:movies,northwind"}
 GRAPHS = ("movies", "northwind")
@@ -42,16 +42,19 @@ def run_suite(key: str, args: argparse.Namespace) -> dict:
                   max_new_tokens=args.max_new_tokens)
     if key != "text2cypher" or os.environ.get("NL2Q_BOLT_URI"):
         return evaluate(SUITES[key], **kwargs)
-    from eval.graph_data import bolt_server
-
     t0 = time.perf_counter()
-    with bolt_server(*GRAPHS) as server:
+    with _graph_data().bolt_server(*GRAPHS) as server:
         print(f"ArcadeDB Bolt server up at {server.uri} ({time.perf_counter() - t0:.1f} s)", flush=True)
-        os.environ["NL2Q_BOLT_URI"] = server.uri_with_auth
-        try:
-            return evaluate(SUITES[key], **kwargs)
-        finally:
-            del os.environ["NL2Q_BOLT_URI"]
+        return evaluate(SUITES[key], options={"bolt_uri": server.uri_with_auth}, **kwargs)
+
+
+def _graph_data() -> Any:
+    """eval/graph_data.py, beside this script: its ``bolt_server`` needs the checkout's tests/graph_server.py."""
+    spec = importlib.util.spec_from_file_location("nl2q_eval_graph_data", Path(__file__).with_name("graph_data.py"))
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules.setdefault(spec.name, mod)  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return sys.modules[spec.name]  # type: ignore[union-attr]
 
 
 def readme_section() -> str:

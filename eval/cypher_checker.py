@@ -36,11 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from nl2q.targets.cypher.text2cypher import MISSING_SCHEMAS, Row, load_rows, load_schemas
 
-from eval.text2cypher import MISSING_SCHEMAS, Row, load_rows, load_schemas  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_OUT = ROOT / "eval" / "results" / "cypher_checker.json"
 FLAGS = ("syntax_error", "false_schema")
@@ -426,6 +424,17 @@ def run_grammar(rows_by_db: dict[str, list[Row]], schemas: dict[str, Any], diale
 # execution on real engines (movies and northwind only)
 
 
+def _graph_data() -> Any:
+    """eval/graph_data.py, beside this script: its ``bolt_server`` needs the checkout's tests/graph_server.py."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nl2q_eval_graph_data", Path(__file__).with_name("graph_data.py"))
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules.setdefault(spec.name, mod)  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return sys.modules[spec.name]  # type: ignore[union-attr]
+
+
 def _err_key(msg: str) -> str:
     import re
 
@@ -438,7 +447,7 @@ def _err_key(msg: str) -> str:
 def run_ladybug(rows_by_db: dict[str, list[Row]], schemas: dict[str, Any], examples: int, timeout_ms: int) -> dict[str, Any]:
     import ladybug
 
-    from eval.graph_data import load_ladybug
+    from nl2q.targets.cypher.graph_load import load_ladybug
     from nl2q.targets.cypher.check import check_cypher
     from nl2q.targets import get_dialect
 
@@ -497,7 +506,7 @@ def run_explain(rows_by_db: dict[str, list[Row]]) -> dict[str, str | None]:
     ArcadeDB is schema-less, so this says nothing about names; it does reject syntax errors,
     undefined variables and unknown functions. Returns {row id: None if accepted, else the error}.
     """
-    from eval.graph_data import bolt_server
+    bolt_server = _graph_data().bolt_server
 
     out: dict[str, str | None] = {}
     rows = [r for v in rows_by_db.values() for r in v]
@@ -548,7 +557,9 @@ def explain_summary(rows_by_db: dict[str, list[Row]], explain: dict[str, str | N
 
 
 def run_bolt(rows_by_db: dict[str, list[Row]], verdicts: dict[str, bool], examples: int, timeout_s: float) -> dict[str, Any]:
-    from eval.graph_data import bolt_server, load_bolt
+    from nl2q.targets.cypher.graph_load import load_bolt
+
+    bolt_server = _graph_data().bolt_server
 
     dbs = [db for db in ("movies", "northwind") if any(r.clean for r in rows_by_db.get(db, []))]
     out: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import Nl2qError
+from .quiet import quiet as _quiet
 from .types import CompileResult, DryRun
 
 
@@ -122,7 +123,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--config", default="repair", help="raw | constrained | repair (default)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=_ask)
-    from .eval_cli import add_parser as add_eval_parser
+    from .evaluate.cli import add_parser as add_eval_parser
 
     add_eval_parser(sub)
     bench = sub.add_parser("bench", help="run eval/perf.py (speed and memory figures)")
@@ -141,24 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def _quiet() -> None:
-    """Library chatter (progress bars, load warnings) would bury the answer."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except Exception:
-        pass
 
 
 if __name__ == "__main__":

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,9 +19,11 @@ from nl2q import ScriptedModel
 from nl2q.models import Generation
 from nl2q.errors import Nl2qError
 from nl2q.evaluate import (
-    RESULTS_FILE, Execution, evaluate, exact_set_match, format_table, get_suite, results_match, spider_hardness,
-    sql_hardness, sql_orders,
+    RESULTS_FILE, SUITES, Execution, Item, Suite, aggregate, evaluate, format_table, get_suite, results_match,
 )
+from nl2q.targets.sql.metrics import exact_set_match, spider_hardness, sql_hardness, sql_orders
+
+ROOT = Path(__file__).resolve().parent.parent
 
 QUESTIONS = {
     "How many singers are there?": "SELECT count(*) FROM singer",
@@ -271,14 +279,12 @@ def test_few_shot_examples_come_from_outside_the_sample_and_other_databases(benc
 
 
 def test_execution_accuracy_without_empty_gold_results():
-    from nl2q.evaluate import _aggregate
-
     def row(match: bool, gold_rows: int) -> dict:
         return {"gold_execution": {"ok": True, "row_count": gold_rows},
                 "metrics": {"valid": True, "exec_match": match, "right": match, "rounds": 1, "latency_ms": 1.0,
                             "prompt_tokens": 1, "output_tokens": 1}}
 
-    agg = _aggregate([row(True, 0), row(True, 0), row(True, 3), row(False, 2)])
+    agg = aggregate([row(True, 0), row(True, 0), row(True, 3), row(False, 2)])
     assert agg["exec_acc"] == 0.75 and agg["exec_acc_gold_rows"] == 0.5 and agg["n_gold_rows"] == 2
 
 
@@ -318,7 +324,7 @@ def test_hardness_official_rules():
 
 
 def test_cli_parser_and_errors(bench, tmp_path, capsys, monkeypatch):
-    from nl2q import eval_cli
+    from nl2q.evaluate import cli as eval_cli
 
     ap = argparse.ArgumentParser(prog="nl2q")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -327,11 +333,11 @@ def test_cli_parser_and_errors(bench, tmp_path, capsys, monkeypatch):
                           "--benchmarks", str(bench), "--seed", "3", "--workers", "1"])
     assert (args.suite, args.limit, args.configs, args.seed, args.workers) == ("spider-dev", 1, "raw", 3, 1)
 
-    import nl2q.evaluate as ev
+    from nl2q.evaluate import runner
 
     model = KeyedModel({q: [sql + FENCE] for q, sql in QUESTIONS.items()})
-    real_runner = ev._Runner
-    monkeypatch.setattr(ev, "_Runner", lambda suite, m, *a: real_runner(suite, model, *a))
+    real_runner = runner.Runner
+    monkeypatch.setattr(runner, "Runner", lambda suite, m, *a: real_runner(suite, model, *a))
     args.no_progress = True
     assert args.func(args) == 0
     printed = capsys.readouterr().out
@@ -351,6 +357,140 @@ def test_cli_parser_and_errors(bench, tmp_path, capsys, monkeypatch):
         evaluate("spider-dev", out=tmp_path / "z", benchmarks=empty, progress=False)
     with pytest.raises(Nl2qError, match="unknown configuration"):
         evaluate("spider-dev", configs="raw,bogus", out=tmp_path / "z", benchmarks=bench, progress=False)
+
+
+def test_target_metrics_live_in_their_target_and_stay_importable_from_the_harness():
+    import nl2q.evaluate as ev
+    from nl2q.targets.cypher.metrics import cypher_orders
+
+    assert (ev.exact_set_match, ev.spider_hardness, ev.sql_orders) == (exact_set_match, spider_hardness, sql_orders)
+    assert ev.cypher_orders is cypher_orders
+    assert cypher_orders("MATCH (m:Movie) RETURN m.title ORDER BY m.released")
+    assert not cypher_orders("MATCH (m:Movie) WITH m ORDER BY m.released LIMIT 3 RETURN m.title")
+    assert not cypher_orders("MATCH (m:Movie {title: 'x ORDER BY y'}) RETURN m")
+
+
+def test_the_harness_never_names_a_target():
+    """No module of nl2q/evaluate imports a target or tests for one by name: suites carry what is target-specific."""
+    from nl2q.targets import available
+
+    names = {n.lower() for n in available()} | {"sql", "cypher"}
+    modules = sorted((ROOT / "nl2q" / "evaluate").glob("*.py"))
+    assert len(modules) >= 12
+    for path in modules:
+        assert len(path.read_text().splitlines()) <= 400, path.name
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "targets" not in (node.module or ""), (path.name, node.lineno, node.module)
+            elif isinstance(node, ast.Import):
+                assert not [a.name for a in node.names if "targets" in a.name], (path.name, node.lineno)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert node.value.lower() not in names, (path.name, node.lineno, node.value)
+
+
+class _Singers(Suite):
+    """A suite from outside nl2q/targets: no engine, no exact match, one setting from its own variable."""
+
+    target = "sql"
+    dialect = "sqlite"
+    env = {"flavour": "NL2Q_TEST_FLAVOUR"}
+
+    def _load_items(self) -> list[Item]:
+        return [Item(f"s:{i}", q, sql, "shop", {"database": "shop"}) for i, (q, sql) in enumerate(QUESTIONS.items())]
+
+    def schema_for(self, item: Item) -> Path:
+        return self.root / "spider" / "database" / "shop" / "shop.sqlite"
+
+
+@pytest.fixture()
+def singers():
+    SUITES.register("singers", _Singers)
+    yield _Singers
+    SUITES._loaded.pop("singers", None)
+
+
+def test_a_registered_suite_runs_and_decides_its_own_metrics(singers, bench, tmp_path, monkeypatch):
+    assert "singers" in SUITES and "singers" in list(SUITES) and "spider-dev" in list(SUITES)
+    monkeypatch.setenv("NL2Q_TEST_FLAVOUR", "from-env")
+    assert get_suite("singers", bench).options == {"flavour": "from-env"}
+    assert get_suite("singers", bench, {"flavour": "given"}).options == {"flavour": "given"}
+    assert get_suite("singers", bench, environ={}).options == {}  # what a worker does: settings come resolved
+
+    model = KeyedModel({q: [sql + FENCE] for q, sql in QUESTIONS.items()})
+    s = evaluate("singers", model=model, configs=("raw",), out=tmp_path / "r", benchmarks=bench, progress=False)
+    rows = _rows(tmp_path / "r")
+    assert len(rows) == 3 and all(r["valid"] for r in rows)
+    assert all(r["metrics"]["exact_set"] is None and r["metrics"]["exec_match"] is None for r in rows)
+    assert s["suite"] == "singers" and s["execution"]["mode"] == "none"
+    assert s["results"]["raw"]["exact_set"] is None and s["results"]["raw"]["valid"] == 1.0
+    with pytest.raises(Nl2qError, match="unknown suite") as e:
+        get_suite("singer", bench)
+    assert "singers" in e.value.hint
+
+
+WHEEL_CHECK = textwrap.dedent("""
+    import contextlib, importlib, importlib.util, io, json, pkgutil, runpy, sys
+    from pathlib import Path
+
+    site, repo, bench, shared, out = sys.argv[1:6]
+    gone = {Path(repo).resolve(), (Path(repo) / "eval").resolve(), (Path(repo) / "tests").resolve()}
+    sys.path[:] = [site] + [p for p in sys.path if p and Path(p).resolve() not in gone]
+    before = list(sys.path)
+    import nl2q.evaluate
+    report = {"nl2q": nl2q.evaluate.__file__, "eval_importable": importlib.util.find_spec("eval") is not None,
+              "cli_imported_by_harness": "nl2q.cli" in sys.modules}
+    harness = [f"nl2q.evaluate.{m.name}" for m in pkgutil.iter_modules(nl2q.evaluate.__path__)]
+    for name in harness:
+        importlib.import_module(name)
+    report["harness_modules"] = harness
+    report["targets_loaded_by_harness"] = sorted(m for m in sys.modules if m.startswith("nl2q.targets."))
+    from nl2q.evaluate.suites import _BUILTIN
+    suites = [ref.partition(":")[0] for ref in _BUILTIN.values()]
+    for name in suites + ["nl2q.targets.cypher.text2cypher", "nl2q.targets.cypher.graph_data",
+                          "nl2q.targets.cypher.graph_load", "nl2q.targets.sql.metrics", "nl2q.targets.cypher.metrics"]:
+        importlib.import_module(name)
+    help_text = io.StringIO()
+    sys.argv = ["nl2q", "eval", "--help"]
+    with contextlib.redirect_stdout(help_text):
+        try:
+            runpy.run_module("nl2q.cli", run_name="__main__")
+        except SystemExit as e:
+            report["help_exit"] = e.code
+    report["help"] = help_text.getvalue()
+    from nl2q import ScriptedModel
+    from nl2q.evaluate import evaluate, get_suite
+
+    s = evaluate("spider-dev", model=ScriptedModel(["SELECT count(*) FROM singer\\n```"]), configs="raw", limit=1,
+                 out=out, benchmarks=bench, progress=False)
+    report["spider"] = [s["rows"], s["execution"]["mode"]]
+    report["t2c_items"] = len(get_suite("text2cypher:movies", shared).items(0, 5)) if shared else None
+    report["eval_loaded"] = sorted(m for m in sys.modules if m == "eval" or m.startswith("eval."))
+    report["sys_path_unchanged"] = sys.path == before
+    print(json.dumps(report))
+""")
+
+
+def test_harness_and_suites_import_and_run_from_a_wheel_layout(bench, tmp_path):
+    """nl2q copied alone (data under nl2q/_data, as the wheel has it), in a fresh interpreter without the checkout."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "nl2q", site / "nl2q", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("grammars", "dialects"):
+        shutil.copytree(ROOT / name, site / "nl2q" / "_data" / name)
+    shared = str(SHARED) if (SHARED / "text2cypher").is_dir() else ""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NL2Q_BENCHMARKS", "NL2Q_BOLT_URI")}
+    env["COLUMNS"] = "200"  # argparse wraps help to the terminal width
+    proc = subprocess.run([sys.executable, "-c", WHEEL_CHECK, str(site), str(ROOT), str(bench), shared,
+                           str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["nl2q"].startswith(str(site)) and not r["eval_importable"]
+    assert not r["cli_imported_by_harness"]  # no cli -> evaluate -> cli cycle
+    assert {"nl2q.evaluate.suites", "nl2q.evaluate.runner", "nl2q.evaluate.cli", "nl2q.evaluate.charts"} <= set(r["harness_modules"])
+    assert not [m for m in r["targets_loaded_by_harness"] if m.startswith(("nl2q.targets.sql", "nl2q.targets.cypher"))]
+    assert r["help_exit"] == 0 and "--suite" in r["help"] and "spider-dev | text2cypher" in r["help"]
+    assert r["spider"] == [1, "sqlite"]
+    assert r["t2c_items"] in (None, 5)
+    assert r["eval_loaded"] == [] and r["sys_path_unchanged"]
 
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"

@@ -1,24 +1,19 @@
-"""The text2cypher loaders (eval/text2cypher.py, eval/graph_data.py) on the shared benchmark data.
+"""The text2cypher loaders (nl2q.targets.cypher: text2cypher, graph_data, graph_load) on the shared benchmark data.
 
 Skipped when the benchmark directory (NL2Q_BENCHMARKS, default ../shared/benchmarks) is absent.
 """
 
 from __future__ import annotations
 
-import sys
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from eval.benchmarks import ENV_VAR, BenchmarksMissing, available, benchmarks_dir  # noqa: E402
-
-import graph_server  # noqa: E402  (tests/ is on sys.path via conftest)
+import graph_server  # tests/ is on sys.path via conftest
+from nl2q.evaluate.benchmarks import ENV_VAR, BenchmarksMissing, available, benchmarks_dir
 
 needs_data = pytest.mark.skipif(not available("text2cypher"),
                                 reason=f"text2cypher benchmark data not found (set {ENV_VAR})")
@@ -30,11 +25,28 @@ def test_missing_benchmarks_dir_names_the_env_var(monkeypatch, tmp_path):
     with pytest.raises(BenchmarksMissing, match=ENV_VAR):
         benchmarks_dir()
     assert not available()
+    (tmp_path / "given" / "spider").mkdir(parents=True)
+    assert benchmarks_dir("spider", tmp_path / "given") == (tmp_path / "given" / "spider").resolve()  # an argument wins
+    with pytest.raises(BenchmarksMissing, match="text2cypher not found under"):
+        benchmarks_dir("text2cypher", tmp_path / "given")
+
+
+def test_eval_scripts_use_the_package_resolver():
+    """eval/benchmarks.py is the package's resolver, not a second one."""
+    import importlib.util
+
+    import nl2q.evaluate.benchmarks as resolver
+
+    path = Path(__file__).resolve().parent.parent / "eval" / "benchmarks.py"
+    spec = importlib.util.spec_from_file_location("nl2q_eval_benchmarks", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.benchmarks_dir is resolver.benchmarks_dir and mod.BenchmarksMissing is resolver.BenchmarksMissing
 
 
 @needs_data
 def test_row_counts_and_flags():
-    from eval.text2cypher import load_rows
+    from nl2q.targets.cypher.text2cypher import load_rows
 
     gpt, opus = load_rows("gpt4turbo"), load_rows("claudeopus")
     assert (len(gpt), len(opus)) == (9846, 4970)
@@ -57,7 +69,7 @@ def test_row_counts_and_flags():
 
 @needs_data
 def test_every_schema_parses_into_a_graph_schema():
-    from eval.text2cypher import MISSING_SCHEMAS, load_rows, load_schemas
+    from nl2q.targets.cypher.text2cypher import MISSING_SCHEMAS, load_rows, load_schemas
 
     schemas = load_schemas()
     used = {r.database for r in load_rows()}
@@ -77,7 +89,7 @@ def test_every_schema_parses_into_a_graph_schema():
 
 @needs_data
 def test_known_schema_details():
-    from eval.text2cypher import load_schemas
+    from nl2q.targets.cypher.text2cypher import load_schemas
 
     s = load_schemas()
     movies = s["movies"]
@@ -93,7 +105,7 @@ def test_known_schema_details():
 
 @needs_data
 def test_source_graphs_parse_with_the_documented_counts():
-    from eval.graph_data import read_movies, read_northwind
+    from nl2q.targets.cypher.graph_data import read_movies, read_northwind
 
     m = read_movies().counts()
     assert (m["nodes"], m["relationships"]) == (171, 253)
@@ -106,9 +118,9 @@ def test_source_graphs_parse_with_the_documented_counts():
 
 @contextmanager
 def _loaded_ladybug(name: str, tmp_path: Path) -> Iterator[tuple[Path, Any]]:
-    """``name`` loaded by eval/graph_data.py into a fresh Ladybug database, and a read-only connection to it."""
+    """``name`` loaded by ``load_ladybug`` into a fresh Ladybug database, and a read-only connection to it."""
     ladybug = pytest.importorskip("ladybug")
-    from eval.graph_data import load_ladybug
+    from nl2q.targets.cypher.graph_load import load_ladybug
 
     path = load_ladybug(name, tmp_path / f"{name}.lbug")
     db = ladybug.Database(str(path), read_only=True)
@@ -122,7 +134,7 @@ def _loaded_ladybug(name: str, tmp_path: Path) -> Iterator[tuple[Path, Any]]:
 
 @needs_data
 def test_movies_loads_into_ladybug(tmp_path):
-    from eval.graph_data import load_ladybug
+    from nl2q.targets.cypher.graph_load import load_ladybug
 
     with _loaded_ladybug("movies", tmp_path) as (path, conn):
         assert conn.execute("MATCH (n) RETURN count(n)").get_next()[0] == 171
@@ -145,7 +157,8 @@ def test_northwind_loads_into_ladybug(tmp_path):
 
 @needs_data
 def test_movies_and_northwind_load_over_bolt(arcadedb):
-    from eval.graph_data import LoadError, load_bolt, verify_bolt
+    from nl2q.targets.cypher.graph_data import LoadError
+    from nl2q.targets.cypher.graph_load import load_bolt, verify_bolt
 
     with arcadedb.driver() as driver:
         res = load_bolt("movies", driver, database=arcadedb.database)
@@ -176,3 +189,31 @@ def test_an_asked_for_graph_engine_that_fails_stops_the_run(monkeypatch, tmp_pat
     with pytest.raises(Nl2qError, match="graph engine"):
         evaluate("text2cypher:movies", limit=1, model=ScriptedModel([]), out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r" / "results.jsonl").exists() or not (tmp_path / "r" / "results.jsonl").read_text()
+
+
+@needs_data
+def test_graph_settings_and_data_root_are_passed_not_put_in_the_environment(monkeypatch, tmp_path):
+    """Options and the benchmark root reach the suite and the loaders as arguments; the environment is never touched."""
+    from nl2q import ScriptedModel
+    from nl2q.errors import Nl2qError
+    from nl2q.evaluate import evaluate, get_suite
+    from nl2q.targets.cypher.text2cypher import load_rows
+
+    root = benchmarks_dir()
+    for var in ("NL2Q_BOLT_URI", "NL2Q_EVAL_GRAPH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere"))
+    environ = dict(os.environ)
+    assert len(load_rows("claudeopus", root=root)) == 4970
+    suite = get_suite("text2cypher:movies", root, {"graph_engine": "none"})
+    assert suite.execution()["mode"] == "validity-only" and len(suite.items(0, 3)) == 3
+    with pytest.raises(Nl2qError, match="graph engine asked for could not be opened: ServiceUnavailable"):
+        evaluate("text2cypher:movies", limit=1, model=ScriptedModel([]), out=tmp_path / "a", benchmarks=root,
+                 options={"bolt_uri": f"bolt://u:p@127.0.0.1:{graph_server.free_port()}"}, progress=False)
+    with pytest.raises(Nl2qError, match="'sideways' is not a graph engine"):
+        evaluate("text2cypher:movies", limit=1, model=ScriptedModel([]), out=tmp_path / "b", benchmarks=root,
+                 options={"graph_engine": "sideways"}, progress=False)
+    with pytest.raises(Nl2qError, match="not a Bolt URI"):
+        evaluate("text2cypher:movies", limit=1, model=ScriptedModel([]), out=tmp_path / "c", benchmarks=root,
+                 options={"bolt_uri": "http://127.0.0.1:1"}, progress=False)
+    assert dict(os.environ) == environ

@@ -1,4 +1,4 @@
-"""``nl2q eval``: the evaluation harness from the command line (see nl2q/evaluate.py)."""
+"""``nl2q eval``: the evaluation harness from the command line."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import Nl2qError
+from ..errors import Nl2qError
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``nl2q eval`` on the ``nl2q`` sub-command parser."""
-    from .evaluate import DEFAULT_CONFIGS, SUITES
+    from .constants import DEFAULT_CONFIGS
+    from .suites import SUITES
 
     p = subparsers.add_parser(
         "eval", help="evaluate configurations side by side on a benchmark",
@@ -39,7 +40,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, format_table
+    from .harness import evaluate
+    from .report import format_table
 
     if args.limit is not None and args.limit < 0:
         raise Nl2qError(f"--limit must be >= 0, got {args.limit}")
