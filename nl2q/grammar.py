@@ -15,6 +15,12 @@ from .resources import data_dir
 from .types import Constraint
 
 
+# Characters a decode grammar may put inside a string literal: visible ones only, so nothing the
+# checkers refuse as hidden (controls, odd spaces, invisible marks) can be emitted. Quotes and
+# backslashes are left to each grammar's own escaping rule.
+VISIBLE_CHARS = r" !#-&(-\[\]-~\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u3040-\u30FF\u4E00-\u9FFF"
+
+
 @cache
 def base_grammar(name: str) -> str:
     """The unspecialised ``grammars/<name>.lark``."""

@@ -6,11 +6,13 @@ reported; everything else is a diagnostic with a position and a hint.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Iterable, Iterator
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token, Tree, Visitor
 from lark.exceptions import UnexpectedEOF, UnexpectedInput
 
 from .profile import CypherProfile
@@ -18,7 +20,7 @@ from .grammar import cypher_check_grammar
 from ...policy import Policy
 from ...types import Diagnostic, position
 from .schema import GraphSchema
-from ...check import hidden_characters, suggestion
+from ...check import hidden_characters, input_bounds, suggestion
 
 WRITE_CLAUSES = {
     "create_clause": "CREATE", "merge_clause": "MERGE", "set_clause": "SET", "delete_clause": "DELETE",
@@ -33,6 +35,18 @@ CONSTRUCT_NAMES = {
     "count_subquery": "COUNT { } subqueries",
     "pattern_comprehension": "pattern comprehensions [(a)-->(b) | b.x]",
 }
+
+MAX_CHARS = 8_000
+MAX_DEPTH = 24  # brackets; a bracket is ~12 levels of parse tree, and the walk recurses per level
+MAX_TOKENS = 300  # 2x the longest of 9,846 text2cypher gold queries; Earley takes 1.5-4 ms a token here
+MAX_NOTS = 3  # in a row
+MAX_CASES = 6  # CASE inside CASE: neither needs a bracket
+_SIMPLER = "split it into steps with WITH, or ask for something smaller"
+_TOKEN = re.compile(r"""'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|`[^`]*`?|//[^\n]*|/\*.*?(?:\*/|$)|[A-Za-z_0-9.]+|\S""",
+                    re.S)
+# The non-ASCII characters Python's case-insensitive regexes match to an ASCII letter (all of Unicode
+# checked; a test keeps it so): a keyword spelt with one is a keyword to the checker, maybe not to an engine.
+_FOLDS_TO_ASCII = frozenset("\u0130\u0131\u017f\u212a")  # İ ı ſ K (Kelvin)
 
 
 @cache
@@ -60,16 +74,63 @@ class CypherCheck:
 
 def check_cypher(text: str, schema: GraphSchema, dialect: CypherProfile, policy: Policy = Policy(),
                  parameters: Iterable[str] = ()) -> CypherCheck:
-    diags = hidden_characters(text)
-    body = text.strip().rstrip(";").rstrip()
+    """Check ``text`` exactly as given: positions, corrections and the verdict are about the text that runs.
+
+    Size and nesting are bounded before parsing (Earley time grows with the token count; the
+    tree walk recurses with the nesting), so no input can hang or crash the checker.
+    """
+    diags = hidden_characters(text) + _lookalikes(text)
+    bounds = input_bounds(text, MAX_CHARS, MAX_DEPTH) or _token_bound(text)
+    if bounds:
+        return CypherCheck(None, diags + bounds)
     try:
-        tree = parser().parse(body)
+        tree = parser().parse(text)
+        checker = _Checker(text, schema, dialect, policy, set(parameters))
+        checker.run(tree)
     except UnexpectedInput as e:
-        return CypherCheck(None, diags + [_syntax(body, e)])
-    checker = _Checker(body, schema, dialect, policy, set(parameters))
-    checker.run(tree)
-    corrected = checker.corrected()
-    return CypherCheck(tree, diags + checker.diags, corrected, checker.writes)
+        return CypherCheck(None, diags + [_syntax(text, e)])
+    except RecursionError:
+        return CypherCheck(None, diags + [Diagnostic(
+            "policy.input_too_deep", "the query nests too deeply to check", hint=_SIMPLER, stage="policy")])
+    return CypherCheck(tree, diags + checker.diags, checker.corrected(), checker.writes)
+
+
+def _lookalikes(text: str) -> list[Diagnostic]:
+    """Outside literals, names in backticks and comments (where they are only text)."""
+    for m in _TOKEN.finditer(text):
+        if m.group().startswith(("'", '"', "`", "//", "/*")):
+            continue
+        for j, ch in enumerate(m.group()):
+            if ch in _FOLDS_TO_ASCII:
+                i = m.start() + j
+                line, col = position(text, i)
+                return [Diagnostic("policy.lookalike_character",
+                                   f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')}) reads as an ASCII letter "
+                                   "in case-insensitive matching", line=line, col=col, start=i, end=i + 1,
+                                   hint="write plain ASCII letters", stage="policy")]
+    return []
+
+
+def _token_bound(text: str) -> list[Diagnostic]:
+    """Refuse what the checker cannot parse quickly: too many tokens (comments excluded), long runs of
+    NOT, or CASE nested deeply (neither needs a bracket, and both make the Earley parse explode)."""
+    count = nots = cases = 0
+    for m in _TOKEN.finditer(text):
+        word = m.group()
+        if word.startswith(("//", "/*")):
+            continue
+        count += 1
+        upper = word.upper()
+        nots = nots + 1 if upper == "NOT" else 0
+        cases += (upper == "CASE") - (upper == "END" and cases > 0)
+        problem = (f"the query has more than {MAX_TOKENS} tokens" if count > MAX_TOKENS else
+                   f"more than {MAX_NOTS} NOTs in a row" if nots > MAX_NOTS else
+                   f"CASE expressions nest more than {MAX_CASES} deep" if cases > MAX_CASES else "")
+        if problem:
+            line, col = position(text, m.start())
+            return [Diagnostic("policy.input_too_complex", problem + " to check quickly", line=line, col=col,
+                               start=m.start(), end=m.end(), hint=_SIMPLER, stage="policy")]
+    return []
 
 
 def _syntax(text: str, e: UnexpectedInput) -> Diagnostic:
@@ -145,47 +206,12 @@ class _Checker:
 
     def run(self, tree: Tree) -> None:
         self.policy_and_dialect(tree)
-        for single in _subtrees(tree):
+        for single in tree.iter_subtrees_topdown():
             if single.data == "single_query":
                 self.single_query(single, {})
 
     def policy_and_dialect(self, tree: Tree) -> None:
-        for node in _subtrees(tree):
-            kind = node.data
-            if kind in WRITE_CLAUSES:
-                self.writes = True
-                if not self.policy.allow_writes:
-                    self.add("policy.write", f"{WRITE_CLAUSES[kind]} writes to the graph; the policy is read-only",
-                             node, hint="only MATCH/WITH/UNWIND/RETURN queries are allowed", stage="policy")
-            elif kind == "load_csv_clause":
-                self.add("policy.statement", "LOAD CSV reads files or URLs and is never allowed", node,
-                         hint="query the graph only", stage="policy")
-            elif kind == "call_clause":
-                proc = ".".join(str(t) for t in _first(node, "procedure_name").children)  # type: ignore[union-attr]
-                if proc.lower() not in READ_PROCEDURES:
-                    self.add("policy.procedure", f"procedure {proc} may write or reach outside the graph", node,
-                             hint="use MATCH patterns instead of procedures", stage="policy")
-            elif kind == "call_subquery" and not self.dialect.call_subquery:
-                self.add("dialect.unsupported", f"CALL {{ }} subqueries are not supported in {self.dialect.title}",
-                         node, hint="use WITH to chain parts", stage="policy")
-            elif kind in CONSTRUCT_NAMES and kind not in self.constructs:
-                hint = self.replacements.get("shortestPath", "") if kind == "shortest_path" else ""
-                self.add("dialect.unsupported", f"{CONSTRUCT_NAMES[kind]} are not supported in {self.dialect.title}",
-                         node, hint=hint or "rewrite it with MATCH and WITH")
-            elif kind == "function_call":
-                self.function(node)
-            elif kind == "var_length":
-                ints = _tokens(node, "INT")
-                text = self.text[node.meta.start_pos:node.meta.end_pos] if not node.meta.empty else "*"
-                if ".." in text and (len(ints) < 2 and not text.rstrip().endswith(tuple("0123456789")) or not ints):
-                    self.add("policy.unbounded_path", f"variable-length relationship {text} has no upper bound", node,
-                             hint="bound it, e.g. *1..5", stage="policy")
-                elif ".." not in text and not ints:
-                    self.add("policy.unbounded_path", "variable-length relationship * has no upper bound", node,
-                             hint="bound it, e.g. *1..5", stage="policy")
-            elif kind == "node_labels" and not self.dialect.multi_label_nodes and len(node.children) > 1:
-                self.add("dialect.unsupported", f"a node has one label in {self.dialect.title}; (n:A:B) means A or B there",
-                         node, hint="use a single label")
+        _PolicyAndDialect(self).visit_topdown(tree)
 
     def function(self, node: Tree) -> None:
         fn = _first(node, "function_name")
@@ -201,7 +227,8 @@ class _Checker:
 
     # -------------------------------------------------------------- scopes
 
-    def single_query(self, tree: Tree, outer: dict[str, Binding]) -> None:
+    def single_query(self, tree: Tree, outer: dict[str, Binding]) -> dict[str, Binding]:
+        """Check the clauses in order; returns what is in scope at the end (a RETURN's columns)."""
         scope = dict(outer)
         for child in tree.children:
             if not isinstance(child, Tree):
@@ -231,8 +258,14 @@ class _Checker:
                         self.pattern(_first(sub, "pattern"), scope)
                     elif sub.data in ("load_csv_clause", "call_clause"):
                         scope.update({str(v): Binding("value") for v in _tokens(sub, "VARIABLE")})
+                    elif sub.data == "call_subquery":
+                        scope.update(self.single_query(_first(sub, "query_body"), scope))  # type: ignore[arg-type]
+                        for part in sub.children:
+                            if isinstance(part, Tree) and part.data == "in_transactions":
+                                self.expr(part, scope)
                     else:
                         self.expr(sub, scope)
+        return scope
 
     def projection(self, proj: Tree, scope: dict[str, Binding]) -> dict[str, Binding]:
         items = _first(proj, "projection_items")
@@ -423,11 +456,6 @@ class _Checker:
                 elif isinstance(c, Tree):
                     self.expr(c, inner)
             return
-        if kind == "call_subquery":
-            for single in _subtrees(node):
-                if single.data == "query_body":
-                    self.single_query(single, scope)
-            return
         if kind in ("list_comprehension", "list_predicate"):
             var = str(_tokens(node, "VARIABLE")[0])
             trees = [c for c in node.children if isinstance(c, Tree)]
@@ -491,6 +519,69 @@ class _Checker:
                     self.property(key, binding.labels, binding.kind)  # type: ignore[arg-type]
             else:
                 self.expr(suffix, scope)
+
+
+class _PolicyAndDialect(Visitor):
+    """What the policy and the dialect say about each rule, one method per rule, in text order."""
+
+    def __init__(self, checker: _Checker) -> None:
+        self.c = checker
+
+    def _write(self, node: Tree) -> None:
+        self.c.writes = True
+        if not self.c.policy.allow_writes:
+            self.c.add("policy.write", f"{WRITE_CLAUSES[node.data]} writes to the graph; the policy is read-only",
+                       node, hint="only MATCH/WITH/UNWIND/RETURN queries are allowed", stage="policy")
+
+    create_clause = merge_clause = set_clause = delete_clause = remove_clause = foreach_clause = _write
+
+    def load_csv_clause(self, node: Tree) -> None:
+        self.c.add("policy.statement", "LOAD CSV reads files or URLs and is never allowed", node,
+                   hint="query the graph only", stage="policy")
+
+    def call_clause(self, node: Tree) -> None:
+        proc = ".".join(str(t) for t in _first(node, "procedure_name").children)  # type: ignore[union-attr]
+        if proc.lower() not in READ_PROCEDURES:
+            self.c.add("policy.procedure", f"procedure {proc} may write or reach outside the graph", node,
+                       hint="use MATCH patterns instead of procedures", stage="policy")
+
+    def call_subquery(self, node: Tree) -> None:
+        if not self.c.dialect.call_subquery:
+            self.c.add("dialect.unsupported", f"CALL {{ }} subqueries are not supported in {self.c.dialect.title}",
+                       node, hint="use WITH to chain parts", stage="policy")
+
+    def in_transactions(self, node: Tree) -> None:
+        self.c.writes = True
+        if not self.c.policy.allow_writes:
+            self.c.add("policy.write", "CALL { } IN TRANSACTIONS commits batches on its own, even in a dry run; "
+                       "the policy is read-only", node, hint="drop IN TRANSACTIONS; only reads are allowed",
+                       stage="policy")
+
+    def _construct(self, node: Tree) -> None:
+        if node.data not in self.c.constructs:
+            hint = self.c.replacements.get("shortestPath", "") if node.data == "shortest_path" else ""
+            self.c.add("dialect.unsupported", f"{CONSTRUCT_NAMES[node.data]} are not supported in "
+                       f"{self.c.dialect.title}", node, hint=hint or "rewrite it with MATCH and WITH")
+
+    shortest_path = count_subquery = pattern_comprehension = _construct
+
+    def function_call(self, node: Tree) -> None:
+        self.c.function(node)
+
+    def var_length(self, node: Tree) -> None:
+        ints = _tokens(node, "INT")
+        text = self.c.text[node.meta.start_pos:node.meta.end_pos] if not node.meta.empty else "*"
+        if ".." in text and (len(ints) < 2 and not text.rstrip().endswith(tuple("0123456789")) or not ints):
+            self.c.add("policy.unbounded_path", f"variable-length relationship {text} has no upper bound", node,
+                       hint="bound it, e.g. *1..5", stage="policy")
+        elif ".." not in text and not ints:
+            self.c.add("policy.unbounded_path", "variable-length relationship * has no upper bound", node,
+                       hint="bound it, e.g. *1..5", stage="policy")
+
+    def node_labels(self, node: Tree) -> None:
+        if not self.c.dialect.multi_label_nodes and len(node.children) > 1:
+            self.c.add("dialect.unsupported", f"a node has one label in {self.c.dialect.title}; (n:A:B) means A or "
+                       "B there", node, hint="use a single label")
 
 
 def _leaf_tokens(node: Tree | Token, kind: str) -> Iterator[Token]:

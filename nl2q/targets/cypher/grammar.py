@@ -5,18 +5,32 @@ comments, any-case keywords, writes) that the checker parses with.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
-from ...grammar import _LOWER, _WORD, alternatives, base_grammar, lark_literal, words_excluding
+from ...grammar import _LOWER, _WORD, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, words_excluding
 from .profile import CypherProfile
 from .schema import GraphSchema
 
 _NAME = r"/[A-Za-z_][A-Za-z0-9_]*|`[^`]+`/"
+# What separates tokens when checking, kept exactly as narrow as nl2q.check.hidden_characters: a line
+# ends at \n (or \r\n) only, and a // comment may hold nothing any engine could read as a line end
+# (ArcadeDB ends one at a lone \r). A block comment holds no '*' at all, so every reading of where it
+# ends agrees (openCypher's own rule does not end '/* **/' at '**/').
+_LINE_END_CHARS = r"\r\n\x0b\x0c\x85\u2028\u2029"
+_SPACE = rf"[ \t\n]|\r\n|\/\/[^{_LINE_END_CHARS}]*\r?\n|\/\*[^*]*\*\/"
 _RELAXED_WS = {
-    "RWS": r"/(?:[ \t\r\n]|\/\/[^\n]*\n)+/",
-    "OWS": r"/(?:[ \t\r\n]|\/\/[^\n]*\n)*/",
-    "CWS": r"/(?:[ \t\r\n]|\/\/[^\n]*\n)*/",
+    "RWS": rf"/(?:{_SPACE})+/",
+    "OWS": rf"/(?:{_SPACE})*/",
+    "CWS": rf"/(?:{_SPACE})*/",
 }
+# The check variant parses the exact text the engine will run: spacing and comments before, an optional
+# ';' and spacing after, and a last // comment that the end of the text closes.
+_CHECK_START = "\n".join([
+    "%override start: _LEAD? query _SEMI? _TAIL?",
+    rf"_LEAD: /(?:{_SPACE})+/",
+    rf"_TAIL: /(?:{_SPACE})+(?:\/\/[^{_LINE_END_CHARS}]*)?|\/\/[^{_LINE_END_CHARS}]*/",
+])
 
 
 def cypher_name(name: str) -> str:
@@ -51,7 +65,12 @@ def specialise_cypher(schema: GraphSchema, dialect: CypherProfile) -> str:
         f"VARIABLE: /{words}/",
         f"MAP_KEY: /{words}/",
     ]
-    return base_grammar("cypher") + f"\n// specialised for dialect {dialect.name}\n" + "\n".join(rules) + "\n"
+    text = re.sub(r"^STRING: .*$", lambda _m: _DECODE_STRING, base_grammar("cypher"), count=1, flags=re.M)
+    return text + f"\n// specialised for dialect {dialect.name}\n" + "\n".join(rules) + "\n"
+
+
+# The decode variant's strings hold visible characters only (the check variant reads any string).
+_DECODE_STRING = (f"STRING: /'([{VISIBLE_CHARS}\"]|\\\\['\\\\])*'|\"([{VISIBLE_CHARS}']|\\\\[\"\\\\])*\"/")
 
 
 @cache
@@ -74,5 +93,6 @@ def cypher_check_grammar() -> str:
         "dialect_atom: count_subquery | pattern_comprehension",
         f"VARIABLE: {_NAME}",
         f"MAP_KEY: {_NAME}",
+        _CHECK_START,
     ]
     return text + "\n" + "\n".join(rules) + "\n"

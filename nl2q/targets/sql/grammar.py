@@ -6,9 +6,10 @@ both use it, so the model is never shown a spelling the grammar refuses.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
-from ...grammar import _LOWER, _WORD, alternatives, base_grammar, lark_literal, words_excluding
+from ...grammar import _LOWER, _WORD, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, words_excluding
 from .profile import SqlProfile
 from .schema import SqlSchema
 
@@ -31,7 +32,6 @@ def sql_identifier(name: str, dialect: SqlProfile) -> str:
 @cache
 def reserved_words(dialect: SqlProfile) -> frozenset[str]:
     """Words an alias must not be: the grammar's own keywords, and those sqlglot refuses as aliases."""
-    import re
 
     from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 
@@ -79,4 +79,6 @@ def specialise_sql(schema: SqlSchema, dialect: SqlProfile) -> str:
         *alias_terminals(dialect),
     ]
     header = f"// specialised for dialect {dialect.name}: {len(schema.tables)} tables\n"
-    return base_grammar("sql") + "\n" + header + "\n".join(rules) + "\n"
+    text = re.sub(r"^STRING: .*$", lambda _m: f"STRING: /'([{VISIBLE_CHARS}\"]|'')*'/", base_grammar("sql"),
+                  count=1, flags=re.M)
+    return text + "\n" + header + "\n".join(rules) + "\n"
