@@ -69,3 +69,14 @@ class GrammarSampler:
                     out.append(draw(self.regexes[sym.name]))
             else:
                 self._expand(draw, sym.name, depth + 1, out)
+
+
+_CACHE: dict[str, GrammarSampler] = {}
+
+
+def sampler_for(grammar: str, max_depth: int = 6) -> GrammarSampler:
+    """The sampler of ``grammar``, kept while consecutive examples share it (building one takes a while)."""
+    if grammar not in _CACHE:
+        _CACHE.clear()
+        _CACHE[grammar] = GrammarSampler(grammar, max_depth=max_depth)
+    return _CACHE[grammar]

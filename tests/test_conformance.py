@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grammar_sampler import GrammarSampler
+from grammar_sampler import sampler_for
 from nl2q import Compiler, Policy, ScriptedModel, Stages
 from nl2q.grammar import validate
 from nl2q.prompt import extract_output, fence
@@ -43,18 +43,8 @@ def test_decode_constraint_is_accepted_by_llguidance(target, dialect):
     validate(bind(target, dialect).constraint)
 
 
-_SAMPLERS: dict[str, GrammarSampler] = {}
-
-
-def _sampler(text: str) -> GrammarSampler:
-    if text not in _SAMPLERS:
-        _SAMPLERS.clear()
-        _SAMPLERS[text] = GrammarSampler(text, max_depth=6)
-    return _SAMPLERS[text]
-
-
 @pytest.mark.parametrize("target,dialect", PAIRS)
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), data=st.data())
 def test_whatever_decoding_can_emit_the_checker_accepts(target, dialect, seed, data):
@@ -65,12 +55,14 @@ def test_whatever_decoding_can_emit_the_checker_accepts(target, dialect, seed, d
     bound = t.bind(kit.random_source(random.Random(seed)), dialect)
     try:
         assert bound.constraint.kind == "lark"
-        sentence = data.draw(_sampler(bound.constraint.text).sentences())
+        sentence = data.draw(sampler_for(bound.constraint.text).sentences())
         text = extract_output(sentence, prefix=fence(bound.spec.fence))
         checked = bound.check(text, Policy())
         bad = [d for d in checked.diagnostics if d.is_error and d.code.startswith(kit.never)]
         assert not bad, (text, bad)
         assert not checked.writes, text
+        if kit.foreign_names is not None:
+            assert kit.foreign_names(bound, text) == [], text
     finally:
         bound.close()
 

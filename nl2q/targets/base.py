@@ -55,6 +55,8 @@ class Conformance:
     different: tuple[tuple[str, str], ...]
     same: tuple[tuple[str, str], ...] = ()
     never: tuple[str, ...] = ("syntax.", "policy.", "dialect.")  # code prefixes a decode sentence must not get
+    # names in an output that the bound source does not have (beyond what the checker reports); optional
+    foreign_names: Callable[[Any, str], list[str]] | None = None
 
 
 @dataclass

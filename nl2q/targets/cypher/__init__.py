@@ -127,6 +127,7 @@ class CypherTarget(Target):
             different=(("MATCH (h:Host) WHERE h.hostname = 'A' RETURN h", "MATCH (h:Host) WHERE h.hostname = 'a' RETURN h"),
                        ("MATCH (h:Host) RETURN h.hostname", "MATCH (h:Host) RETURN h.Hostname")),
             same=(("MATCH (h:Host) RETURN h.hostname", "MATCH  (h:Host)\nRETURN h.hostname;"),),
+            never=("syntax.", "policy.", "dialect.", "schema.unknown_label", "schema.unknown_relationship"),
         )
 
 

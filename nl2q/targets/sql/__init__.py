@@ -84,7 +84,34 @@ class SqlTarget(Target):
                        ('SELECT "Site Name" FROM hosts', "SELECT hostname FROM hosts")),
             same=(("SELECT hostname FROM hosts", "select  hostname\nFROM hosts;"),),
             never=("syntax.", "policy.", "dialect."),
+            foreign_names=_foreign_names,
         )
+
+
+def _foreign_names(bound: SqlBound, text: str) -> list[str]:
+    """Tables and columns in ``text`` the schema does not have (the grammar leaves only ``cte``/``*_cte`` free)."""
+    from sqlglot import exp
+
+    from .check import parse
+
+    tree, _ = parse(text, bound.dialect)
+    if tree is None:
+        return [f"unparsable: {text}"]
+    schema = bound.schema
+    bad = [f"comment {c!r}" for node in tree.walk() for c in (node.comments or [])]
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for t in tree.find_all(exp.Table):
+        if not schema.table(t.name) and not (t.name.lower().startswith("cte") or t.name.lower().endswith("_cte")):
+            bad.append(f"table {t.name}")
+    for c in tree.find_all(exp.Column):
+        if isinstance(c.this, exp.Star) or c.find_ancestor(exp.Order):
+            continue  # ORDER BY may name a select alias
+        if not any(t.column(c.name) for t in schema.tables.values()):
+            bad.append(f"column {c.name}")
+        table = schema.table(c.table) if c.table else None
+        if table is not None and c.table.lower() not in ctes and not table.column(c.name):
+            bad.append(f"column {c.table}.{c.name}")
+    return bad
 
 
 _AWKWARD = ("order", "select", "Group", "from", "My Column", "year", "Name", "count", "user", "T1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from ...grammar import _LOWER, _WORD, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, words_excluding
+from ...grammar import _LOWER, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, words_excluding
 from .profile import SqlProfile
 from .schema import SqlSchema
 
@@ -32,7 +32,6 @@ def sql_identifier(name: str, dialect: SqlProfile) -> str:
 @cache
 def reserved_words(dialect: SqlProfile) -> frozenset[str]:
     """Words an alias must not be: the grammar's own keywords, and those sqlglot refuses as aliases."""
-
     from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 
     d = SqlglotDialect.get_or_raise(dialect.sqlglot or "")
