@@ -82,13 +82,10 @@ class _LarkOnly(ScriptedModel):
 
 
 def test_a_backend_that_cannot_take_the_kind_says_so():
-    from nl2q.targets import get_target
-
-    bound = get_target("sql").bind({"hosts": {"hostname": "VARCHAR"}})
-    object.__setattr__(bound, "constraint", Constraint("json_schema", json.dumps(SCHEMA)))
+    schema = {"hosts": {"hostname": "VARCHAR"}}
     compiler = Compiler(_LarkOnly(["SELECT hostname FROM hosts"]))
-    compiler._bound[("sql", ("data", json.dumps({"hosts": {"hostname": "VARCHAR"}}, sort_keys=True)), None)] = bound
-    r = compiler.compile("q", schema={"hosts": {"hostname": "VARCHAR"}})
+    compiler.bind(schema).constraint = Constraint("json_schema", json.dumps(SCHEMA))  # as a config target's would be
+    r = compiler.compile("q", schema=schema)
     assert r.valid and not r.rounds[0].constrained
     note = [d for d in r.diagnostics if d.code == "decode.unconstrained"]
     assert note and "json_schema" in note[0].message and note[0].severity == "warning"
