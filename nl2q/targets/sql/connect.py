@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# No files, network, extensions or caller's Python variables (replacement scans); bounded memory,
+# spill and threads, so a dry run cannot take the machine. lock_configuration keeps a query from
+# SET-ting any of it back.
 DUCKDB_SAFE_CONFIG = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,
+    "memory_limit": "512MB",
+    "max_temp_directory_size": "1GB",
+    "threads": 1,
     "lock_configuration": True,
 }
 
