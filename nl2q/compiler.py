@@ -178,7 +178,10 @@ class Compiler:
                 diags += checked.diagnostics
                 writes = checked.writes
                 if checked.rewritten and not any(d.is_error for d in diags):
-                    query = checked.rewritten
+                    query = checked.rewritten  # what runs is checked again: only checked text ever runs
+                    again = bound.check(query, self.policy)
+                    diags += [d for d in again.diagnostics if d.is_error]
+                    writes = again.writes
             check_ms = (time.perf_counter() - t0) * 1000
             if stages.dry_run and not any(d.is_error for d in diags):
                 dry = bound.dry_run(query, self.policy, writes)
