@@ -435,19 +435,22 @@ def test_explain_and_run_share_one_deadline(engine):
 
     class SlowExplain(type(base)):  # type: ignore[misc, valid-type]
         def explain(self, query: str) -> str:
-            time.sleep(0.6)
+            time.sleep(1.2)
             return super().explain(query)
 
     ex = SlowExplain.__new__(SlowExplain)
     ex.__dict__.update(base.__dict__)
+    grace = 0.8  # wide: the machine may be busy; each phase with its own timeout would take 1.2 + 2.0 s or more
     t0 = time.perf_counter()
-    dr = ex.run(slow, Policy(timeout_s=1.0))
+    dr = ex.run(slow, Policy(timeout_s=2.0))
     took = time.perf_counter() - t0
     assert not dr.ok and "timed out" in dr.error
-    assert took < 1.0 + 0.4, f"explain and run each got the full timeout: {took:.2f} s"
+    assert took < 2.0 + grace, f"explain and run each got the full timeout: {took:.2f} s"
+    assert base.run("SELECT 1").ok  # the process killed at the deadline is back (a restart is not charged)
     t0 = time.perf_counter()
     dr = ex.run(slow, Policy(timeout_s=0.5))
-    assert not dr.ok and dr.mode == "explain" and time.perf_counter() - t0 < 0.5 + 0.4
+    took = time.perf_counter() - t0
+    assert not dr.ok and dr.mode == "explain" and took < 1.2 + grace, (dr, took)
 
 
 def _grow(levels: int, factor: int, base: str = "'x'") -> str:
