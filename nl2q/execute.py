@@ -33,24 +33,24 @@ class Executor(ABC):
         try:
             plan = self.explain(query)
             if writes:
-                return DryRun(True, self.engine, mode, plan=plan, elapsed_ms=_ms(t0))
+                return DryRun(True, self.engine, mode, plan=plan, elapsed_ms=elapsed_ms(t0))
             mode = "run"
             columns, rows = self._run(query, policy)
         except TimeoutError:
-            return DryRun(False, self.engine, mode, elapsed_ms=_ms(t0),
+            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0),
                           error=f"timed out after {policy.timeout_s:g} s: the query is too expensive")
         except Exception as e:  # engine errors are findings, not crashes
-            return DryRun(False, self.engine, mode, elapsed_ms=_ms(t0), error=_engine_message(e))
+            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0), error=engine_message(e))
         capped = len(rows) > policy.max_rows
         rows = rows[: policy.max_rows]
         return DryRun(True, self.engine, mode, columns=columns, rows=[list(r) for r in rows[: policy.preview_rows]],
-                      row_count=None if capped else len(rows), capped=capped, plan=plan, elapsed_ms=_ms(t0))
+                      row_count=None if capped else len(rows), capped=capped, plan=plan, elapsed_ms=elapsed_ms(t0))
 
 
-def _ms(t0: float) -> float:
+def elapsed_ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 3)
 
 
-def _engine_message(e: Exception) -> str:
+def engine_message(e: Exception) -> str:
     return f"{type(e).__name__}: {e}".strip()
 

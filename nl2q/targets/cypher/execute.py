@@ -29,7 +29,7 @@ from typing import Any, Callable
 from ...errors import SchemaError
 from ...policy import Policy
 from ...types import DryRun
-from ...execute import Executor, _engine_message, _ms
+from ...execute import Executor, elapsed_ms, engine_message
 from .check import READ_PROCEDURES
 
 GRACE_S = 2.0  # how long a timed-out query gets to acknowledge an interrupt before it is abandoned
@@ -352,21 +352,21 @@ class _GraphExecutor(Executor):
             statement_gate(query)
             plan, operators = self._explain(query, deadline)
             if writes:
-                return DryRun(True, self.engine, mode, plan=plan, elapsed_ms=_ms(t0))
+                return DryRun(True, self.engine, mode, plan=plan, elapsed_ms=elapsed_ms(t0))
             plan_barrier(operators)
             mode = "run"
             columns, rows = self._fetch(query, policy, deadline)
         except TimeoutError:
-            return DryRun(False, self.engine, mode, elapsed_ms=_ms(t0),
+            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0),
                           error=f"timed out after {policy.timeout_s:g} s: the query is too expensive")
         except Refused as e:
-            return DryRun(False, self.engine, mode, elapsed_ms=_ms(t0), error=f"refused: {e}")
+            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0), error=f"refused: {e}")
         except Exception as e:  # engine errors are findings, not crashes
-            return DryRun(False, self.engine, mode, elapsed_ms=_ms(t0), error=_engine_message(e))
+            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0), error=engine_message(e))
         capped = len(rows) > policy.max_rows
         rows = rows[: policy.max_rows]
         return DryRun(True, self.engine, mode, columns=columns, rows=[list(r) for r in rows[: policy.preview_rows]],
-                      row_count=None if capped else len(rows), capped=capped, plan=plan, elapsed_ms=_ms(t0))
+                      row_count=None if capped else len(rows), capped=capped, plan=plan, elapsed_ms=elapsed_ms(t0))
 
     def explain(self, query: str) -> str:
         self._ready()
