@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from nl2q.targets.cypher.check import check_cypher
     from nl2q.models import load_model
     from nl2q.targets import get_dialect
-    from nl2q.targets.cypher.execute import BoltExecutor, LadybugExecutor
+    from nl2q.targets.cypher.execute import BoltExecutor
+    from nl2q.targets.cypher.ladybug import LadybugExecutor
     from nl2q.targets.cypher.grammar import specialise_cypher
     from nl2q.targets.cypher.introspect import from_bolt, from_ladybug
 

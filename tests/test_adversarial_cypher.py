@@ -21,8 +21,9 @@ from graph_server import arcadedb_fixture
 from nl2q.policy import Policy
 from nl2q.targets import get_dialect
 from nl2q.targets.cypher.check import MAX_TOKENS, check_cypher
-from nl2q.targets.cypher.execute import (BoltExecutor, LadybugExecutor, Refused, ladybug_operators, plan_barrier,
-                                         statement_gate)
+from nl2q.targets.cypher.barrier import Refused, ladybug_operators, plan_barrier, statement_gate
+from nl2q.targets.cypher.execute import BoltExecutor
+from nl2q.targets.cypher.ladybug import LadybugExecutor
 from nl2q.targets.cypher.schema import from_dict
 
 DIALECTS = ("neo4j", "ladybug")
@@ -539,7 +540,7 @@ def test_ladybug_dry_run_is_bounded_in_time_and_memory(lbdb):
 
 
 def test_ladybug_children_are_few_whatever_the_number_of_graphs(lbdb):
-    from nl2q.targets.cypher.execute import MAX_LIVE_CHILDREN
+    from nl2q.targets.cypher.ladybug import MAX_LIVE_CHILDREN
 
     executors = [LadybugExecutor(lbdb) for _ in range(MAX_LIVE_CHILDREN + 2)]
     try:

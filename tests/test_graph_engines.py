@@ -12,7 +12,8 @@ import pytest
 
 from graph_server import arcadedb_fixture, free_port
 from nl2q.errors import SchemaError
-from nl2q.targets.cypher.execute import BoltExecutor, LadybugExecutor
+from nl2q.targets.cypher.execute import BoltExecutor
+from nl2q.targets.cypher.ladybug import LadybugExecutor
 from nl2q.policy import Policy
 from nl2q.targets.cypher.schema import from_dict
 from nl2q.targets.cypher.introspect import from_bolt, from_ladybug, ladybug_type

@@ -81,7 +81,7 @@ class CypherTarget(Target):
                 raise SchemaError(f"graph not found: {path}",
                                   "pass a Ladybug database path, a bolt:// URI or a .yaml/.json graph schema")
             require("ladybug", "graph", "an embedded Ladybug graph")
-            from .execute import LadybugExecutor
+            from .ladybug import LadybugExecutor
             from .introspect import from_ladybug
 
             return self._bound(from_ladybug(path), dialect, "ladybug", LadybugExecutor(path))

@@ -175,7 +175,7 @@ class _LadybugEngine(_GraphEngine):
     kind = "ladybug"
 
     def __init__(self, databases: list[str], schemas: dict[str, Any], root: Path) -> None:
-        from .execute import LadybugExecutor
+        from .ladybug import LadybugExecutor
         from .graph_load import load_ladybug
 
         self._tmp = tempfile.TemporaryDirectory(prefix="nl2q-eval-graphs-")
