@@ -24,27 +24,43 @@ class Executor(ABC):
         pass
 
     def run(self, query: str, policy: Policy = Policy(), *, writes: bool = False) -> DryRun:
-        """EXPLAIN (binds every name), then run with a row cap and a timeout.
-
-        A query the checker found to write (allowed by the policy) is only explained.
-        """
+        """A bounded dry run: every failure (timeout, refusal, engine error) is a finding, never a crash."""
         t0 = time.perf_counter()
-        mode = "explain"
+        step = _Step()
         try:
-            plan = self.explain(query)
-            if writes:
-                return DryRun(True, self.engine, mode, plan=plan, elapsed_ms=elapsed_ms(t0))
-            mode = "run"
-            columns, rows = self._run(query, policy)
+            return self._steps(query, policy, writes, step, t0)
         except TimeoutError:
-            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0),
-                          error=f"timed out after {policy.timeout_s:g} s: the query is too expensive")
+            error = f"timed out after {policy.timeout_s:g} s: the query is too expensive"
+        except Refused as e:
+            error = f"refused: {e}"
         except Exception as e:  # engine errors are findings, not crashes
-            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0), error=engine_message(e))
+            error = engine_message(e)
+        return DryRun(False, self.engine, step.mode, elapsed_ms=elapsed_ms(t0), error=error)
+
+    def _steps(self, query: str, policy: Policy, writes: bool, step: "_Step", t0: float) -> DryRun:
+        """EXPLAIN (binds every name), then run with a row cap. A query that writes (allowed) is only explained."""
+        plan = self.explain(query)
+        if writes:
+            return DryRun(True, self.engine, step.mode, plan=plan, elapsed_ms=elapsed_ms(t0))
+        step.mode = "run"
+        return self._rows(*self._run(query, policy), policy=policy, plan=plan, t0=t0)
+
+    def _rows(self, columns: list[str], rows: list[Any], *, policy: Policy, plan: str, t0: float) -> DryRun:
+        """The outcome of a run: a preview of the rows, the count unless capped."""
         capped = len(rows) > policy.max_rows
         rows = rows[: policy.max_rows]
-        return DryRun(True, self.engine, mode, columns=columns, rows=[list(r) for r in rows[: policy.preview_rows]],
+        return DryRun(True, self.engine, "run", columns=columns, rows=[list(r) for r in rows[: policy.preview_rows]],
                       row_count=None if capped else len(rows), capped=capped, plan=plan, elapsed_ms=elapsed_ms(t0))
+
+
+class Refused(RuntimeError):
+    """A dry run the executor will not do: the statement or its plan could change something."""
+
+
+class _Step:
+    """How far a dry run got, so a failure is reported at the step it happened in."""
+
+    mode = "explain"
 
 
 def elapsed_ms(t0: float) -> float:

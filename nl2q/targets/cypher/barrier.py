@@ -11,11 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ...execute import Refused
 from .check import READ_PROCEDURES
-
-
-class Refused(RuntimeError):
-    """A dry run the executor will not do: the statement or its plan could change something."""
 
 
 # Line ends that some engine honours and the checker does not (ArcadeDB ends a // comment at a lone \r).

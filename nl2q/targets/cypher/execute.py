@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 from ...policy import Policy
 from ...types import DryRun
-from ...execute import Executor, elapsed_ms, engine_message
-from .barrier import Refused, bolt_operators, plan_barrier, statement_gate
+from ...execute import Executor, elapsed_ms
+from .barrier import bolt_operators, plan_barrier, statement_gate
 
 GRACE_S = 2.0  # how long a timed-out query gets to acknowledge an interrupt before it is abandoned
 
@@ -134,34 +134,20 @@ class GraphExecutor(Executor):
 
     timeout_s: float = Policy().timeout_s
 
-    def run(self, query: str, policy: Policy = Policy(), *, writes: bool = False) -> DryRun:
+    def _steps(self, query: str, policy: Policy, writes: bool, step: Any, t0: float) -> DryRun:
         """Gate, EXPLAIN, plan barrier, then a bounded run; all of it within ``policy.timeout_s``.
 
         A query the checker found to write (allowed by the policy) is only gated and explained.
         """
-        t0 = time.perf_counter()
-        mode = "explain"
-        try:
-            self._ready()
-            deadline = time.monotonic() + policy.timeout_s
-            statement_gate(query)
-            plan, operators = self._explain(query, deadline)
-            if writes:
-                return DryRun(True, self.engine, mode, plan=plan, elapsed_ms=elapsed_ms(t0))
-            plan_barrier(operators)
-            mode = "run"
-            columns, rows = self._fetch(query, policy, deadline)
-        except TimeoutError:
-            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0),
-                          error=f"timed out after {policy.timeout_s:g} s: the query is too expensive")
-        except Refused as e:
-            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0), error=f"refused: {e}")
-        except Exception as e:  # engine errors are findings, not crashes
-            return DryRun(False, self.engine, mode, elapsed_ms=elapsed_ms(t0), error=engine_message(e))
-        capped = len(rows) > policy.max_rows
-        rows = rows[: policy.max_rows]
-        return DryRun(True, self.engine, mode, columns=columns, rows=[list(r) for r in rows[: policy.preview_rows]],
-                      row_count=None if capped else len(rows), capped=capped, plan=plan, elapsed_ms=elapsed_ms(t0))
+        self._ready()
+        deadline = time.monotonic() + policy.timeout_s
+        statement_gate(query)
+        plan, operators = self._explain(query, deadline)
+        if writes:
+            return DryRun(True, self.engine, step.mode, plan=plan, elapsed_ms=elapsed_ms(t0))
+        plan_barrier(operators)
+        step.mode = "run"
+        return self._rows(*self._fetch(query, policy, deadline), policy=policy, plan=plan, t0=t0)
 
     def explain(self, query: str) -> str:
         self._ready()
