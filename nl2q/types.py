@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Severity = Literal["error", "warning", "info"]
 Messages = list[dict[str, str]]
@@ -97,6 +97,32 @@ def position(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     col = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, col
+
+
+@dataclass(frozen=True)
+class Veto:
+    """A definite error in a prefix of an output being written: no continuation can make it valid.
+
+    ``[start, end)`` is the offending name in the prefix. The decoder masks the token that
+    made it (when the span reaches into that token) or backtracks to the token holding ``start``.
+    """
+
+    start: int
+    end: int
+    message: str
+    code: str = ""
+
+
+class Scope(Protocol):
+    """The names in scope at each point of an output, from a target's incremental checker.
+
+    ``check(text)`` gets any prefix of the output (the body, without the prompt's fence) and
+    returns the first :class:`Veto` in it, or None. It must be sound: a prefix of an output
+    the target's checker accepts never gets a veto. ``final`` says the output is complete,
+    so a name running to the end of ``text`` is finished. Called once per decoded token.
+    """
+
+    def check(self, text: str, final: bool = False) -> Veto | None: ...
 
 
 @dataclass(frozen=True)

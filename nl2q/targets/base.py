@@ -17,7 +17,7 @@ from ..errors import DialectError
 from ..policy import Policy
 from ..profile import Profile, load_profile
 from ..resources import data_dir
-from ..types import Codes, Constraint, Diagnostic, DryRun
+from ..types import Codes, Constraint, Diagnostic, DryRun, Scope
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,10 @@ class Bound(ABC):
     @abstractmethod
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
         """None when there is nothing to run on (a schema file)."""
+
+    def scope(self) -> Scope | None:
+        """The target's incremental scope checker for decoding, when it has one (see :class:`Scope`)."""
+        return None
 
     def normalise(self, text: str) -> str:
         """A key under which two outputs are the same output. Exact text by default: case matters."""
