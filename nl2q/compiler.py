@@ -5,6 +5,7 @@ Target-neutral: everything about a language comes from its :class:`~nl2q.targets
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -13,31 +14,41 @@ from typing import Any, Sequence
 
 from .decode import Attempt, decode
 from .errors import GrammarRejected, Nl2qError
-from .models import Compiled, Model, load_model
+from .models import Compiled, Guide, Model, load_model
 from .policy import Policy
 from .prompt import fence, generation_messages
 from .repair import repair_messages
 from .targets import Bound, get_target
-from .types import Codes, CompileResult, Diagnostic, DryRun, Round
+from .types import Codes, CompileResult, Diagnostic, DryRun, Round, Veto
 
 
 @dataclass(frozen=True)
 class Stages:
-    """Each stage can be switched off, so the harness can measure what it buys."""
+    """Each stage can be switched off, so the harness can measure what it buys.
+
+    ``scope``: the target's scope checker vetoes names out of scope while decoding, loops are cut
+    and the output closes before the token limit. ``backtrack``: a finished output that fails a
+    check with a span is cut back there and decoded again from the kept prefix. Both need a
+    constrained decode on a backend that steers.
+    """
 
     constrained: bool = True
     check: bool = True
     dry_run: bool = True
     repair: bool = True
     repair_on_empty: bool = True
+    scope: bool = True
+    backtrack: bool = True
 
     @classmethod
     def named(cls, name: str) -> "Stages":
         presets = {
-            "raw": cls(constrained=False, repair=False),
-            "constrained": cls(repair=False),
+            "raw": cls(constrained=False, repair=False, scope=False, backtrack=False),
+            "constrained": cls(repair=False, scope=False, backtrack=False),
+            "constrained+scope": cls(repair=False, backtrack=False),
+            "constrained+scope+backtrack": cls(repair=False),
             "repair": cls(),
-            "raw+repair": cls(constrained=False),
+            "raw+repair": cls(constrained=False, scope=False, backtrack=False),
         }
         if name not in presets:
             raise Nl2qError(f"unknown configuration {name!r}", f"choose from {', '.join(presets)}")
@@ -103,9 +114,17 @@ class Compiler:
         rounds: list[Round] = []
         failing: set[str] = set()
         second_look_used = False
+        steer = constraint is not None and (stages.scope or stages.backtrack)
+        if steer and not self.model.steers:
+            notes.append(Diagnostic(Codes.DECODE_UNSTEERED, f"{self.model.name} does not steer its decoding: scope "
+                                    "vetoes and backtracking are off, outputs are only checked afterwards",
+                                    severity="info", stage="decode"))
+            steer = False
         for index in range(max_repairs + 1 if stages.repair else 1):
+            guide = self._guide(bound, stages, failing) if steer else None
             attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
-                             max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise, seed=index)
+                             max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise, seed=index,
+                             guide=guide)
             round_ = self._finish_round(index, messages, attempt, bound, stages, constraint is not None)
             rounds.append(round_)
             if round_.valid:
@@ -166,6 +185,29 @@ class Compiler:
                                     stage="decode"))
             return None
 
+    def _guide(self, bound: Bound, stages: Stages, failing: set[str]) -> Guide:
+        """Steering for one round: the target's scope, and a finish check that finds the first error with a span."""
+        finish = None
+        if stages.backtrack:
+            policy = self.policy
+
+            def finish(body: str) -> Veto | None:
+                query = body.strip()
+                if not query:
+                    return None
+                offset = len(body) - len(body.lstrip())
+                for d in bound.check(query, policy).diagnostics:
+                    if d.is_error and d.start is not None:
+                        end = d.end if d.end is not None else d.start + 1
+                        return Veto(offset + d.start, offset + end, d.message, d.code)
+                if bound.normalise(query) in failing:
+                    return Veto(-1, -1, "the same output already failed", Codes.REPAIR_REPEATED)
+                return None
+
+        label = hashlib.blake2b("\0".join(sorted(failing)).encode(), digest_size=8).hexdigest() if failing else ""
+        return Guide(scope=bound.scope() if stages.scope else None, finish=finish, fenced=bound.spec.fence is not None,
+                     label=label)
+
     def _finish_round(self, index: int, messages: list[dict[str, str]], attempt: Attempt, bound: Bound,
                       stages: Stages, constrained: bool) -> Round:
         gen, query, diags = attempt.generation, attempt.text, list(attempt.diagnostics)
@@ -192,7 +234,14 @@ class Compiler:
         return Round(index=index, kind="generate" if index == 0 else "repair", prompt=messages, raw_output=gen.text,
                      query=query, diagnostics=diags, finish=gen.finish, constrained=constrained,
                      prompt_tokens=gen.prompt_tokens, output_tokens=gen.output_tokens,
-                     decode_ms=round(gen.elapsed_ms, 1), check_ms=round(check_ms, 3), dry_run=dry)
+                     decode_ms=round(gen.elapsed_ms, 1), check_ms=round(check_ms, 3), dry_run=dry,
+                     decoding=_decoding(gen))
+
+
+def _decoding(gen: Any) -> dict[str, Any]:
+    fields = ("forced_tokens", "forward_passes", "reused_prompt_tokens", "vetoed", "backtracks", "loops", "closed_early",
+              "steering", "prefill_ms")
+    return {f: getattr(gen, f) for f in fields if getattr(gen, f, None)}
 
 
 def _truncated(r: Round) -> bool:

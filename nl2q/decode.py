@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .models import Compiled, Generation, Model, Sampling
+from .models import Compiled, Generation, Guide, Model, Sampling
 from .prompt import extract_output
 from .types import Codes, Diagnostic, Messages
 
@@ -22,15 +22,19 @@ class Attempt:
 
 
 def decode(model: Model, messages: Messages, *, prefix: str, constraint: Compiled | None, max_new_tokens: int,
-           failing: set[str], normalise: Callable[[str], str], seed: int) -> Attempt:
-    """Generate, extract the output, and sample once more if it repeats a failing one."""
-    gen = model.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens)
+           failing: set[str], normalise: Callable[[str], str], seed: int, guide: Guide | None = None) -> Attempt:
+    """Generate, extract the output, and sample once more if it repeats a failing one.
+
+    With a ``guide`` a steering backend already turns away from failing outputs while decoding;
+    the sampled retry is for what it could not steer away from.
+    """
+    gen = model.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens, guide=guide)
     text = extract_output(gen.text, prefix=prefix)
     if normalise(text) in failing:
         d = model.defaults
         gen = model.generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens,
                              sampling=Sampling(temperature=0.8, top_p=0.95, seed=seed + 1,
-                                               repetition_penalty=d.repetition_penalty))
+                                               repetition_penalty=d.repetition_penalty), guide=guide)
         text = extract_output(gen.text, prefix=prefix)
         if normalise(text) in failing:
             return Attempt(gen, text, [Diagnostic(

@@ -43,6 +43,7 @@ class Codes:
     DECODE_LENGTH = "decode.length"
     DECODE_UNCONSTRAINED = "decode.unconstrained"
     DECODE_GRAMMAR_REJECTED = "decode.grammar_rejected"
+    DECODE_UNSTEERED = "decode.unsteered"
     REPAIR_REPEATED = "repair.repeated"
     EXECUTE_ERROR = "execute.error"
     EXECUTE_EMPTY = "execute.empty_result"
@@ -192,6 +193,7 @@ class Round:
     decode_ms: float
     check_ms: float
     dry_run: DryRun | None = None
+    decoding: dict[str, Any] = field(default_factory=dict)  # forced tokens, vetoes, backtracks, loops cut
 
     @property
     def valid(self) -> bool:

@@ -62,11 +62,11 @@ class KeyedModel(ScriptedModel):
         super().__init__([])
         self.by_question = {q: list(v) for q, v in outputs.items()}
 
-    def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None):
+    def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None, guide=None):
         question = next(m["content"] for m in messages if m["role"] == "user" and m["content"] in self.by_question)
         self.outputs = [self.by_question[question].pop(0)]
         return super().generate(messages, prefix=prefix, constraint=constraint, max_new_tokens=max_new_tokens,
-                                sampling=sampling)
+                                sampling=sampling, guide=guide)
 
 
 @pytest.fixture()

@@ -73,7 +73,15 @@ def test_truncated_output_is_never_passed_on():
     c, _ = compiler([cut])
     r = c.compile("q", schema=SCHEMA, stages=Stages(repair=False))
     assert r.query == "" and not r.valid
-    assert [d.code for d in r.diagnostics] == ["decode.truncated"]
+    assert [d.code for d in r.diagnostics if d.severity != "info"] == ["decode.truncated"]
+
+
+def test_a_backend_that_cannot_steer_says_so():
+    c, _ = compiler(["SELECT hostname FROM hosts", "SELECT hostname FROM hosts"])
+    steered = c.compile("q", schema=SCHEMA, stages=Stages.named("constrained+scope"))
+    assert [(d.code, d.severity) for d in steered.diagnostics] == [("decode.unsteered", "info")]
+    plain = c.compile("q", schema=SCHEMA, stages=Stages.named("constrained"))
+    assert plain.diagnostics == []
 
 
 def test_configurations_switch_stages_off():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..models import Compiled, Generation, Model, Sampling
+from ..models import Compiled, Generation, Guide, Model, Sampling
 from ..types import Constraint, Messages
 
 
@@ -19,6 +19,7 @@ class ReplayModel(Model):
         super().__init__()
         self.inner = model
         self.name, self.constraint_kinds, self.defaults = model.name, model.constraint_kinds, model.defaults
+        self.steers = model.steers
         self.memo: dict[str, Generation] = {}
         self.saved_ms = 0.0
         self.replayed = 0
@@ -35,15 +36,16 @@ class ReplayModel(Model):
         return self.inner.constrain(constraint)
 
     def generate(self, messages: Messages, *, prefix: str = "", constraint: Compiled | None = None,
-                 max_new_tokens: int = 256, sampling: Sampling | None = None) -> Generation:
+                 max_new_tokens: int = 256, sampling: Sampling | None = None, guide: Guide | None = None) -> Generation:
         s = sampling or self.defaults
         key = json.dumps([messages, prefix, constraint.constraint.key if constraint is not None else None, max_new_tokens,
-                          [s.temperature, s.top_p, s.seed, s.repetition_penalty]], sort_keys=True)
+                          [s.temperature, s.top_p, s.seed, s.repetition_penalty], guide.key if guide else None],
+                         sort_keys=True)
         if key in self.memo:
             gen = self.memo[key]
             self.saved_ms += gen.elapsed_ms
             self.replayed += 1
             return gen
         gen = self.memo[key] = self.inner.generate(messages, prefix=prefix, constraint=constraint,
-                                                   max_new_tokens=max_new_tokens, sampling=sampling)
+                                                   max_new_tokens=max_new_tokens, sampling=sampling, guide=guide)
         return gen

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 from ..errors import GrammarRejected, ModelError, require
-from ..types import Constraint, ConstraintKind, Messages
+from ..types import Constraint, ConstraintKind, Messages, Scope, Veto
 
 Finish = Literal["eos", "grammar_end", "length", "error"]
 DEFAULT_MODEL = "smollm2-135m"
@@ -32,6 +32,38 @@ class Sampling:
     repetition_penalty: float = 1.0
 
 
+@dataclass(frozen=True)
+class Guide:
+    """Steering a decode beyond the grammar, for backends that decode token by token.
+
+    With a guide, the decoder also cuts repetition loops (back to where the loop began, its
+    first token banned) and stops at the first accepting point once the token budget runs low,
+    so output is not cut off by the limit.
+
+    ``scope`` vetoes a name out of scope as it is written (the token is masked, or the decoder
+    backtracks to the name); ``finish`` judges a finished output and returns its first error
+    with a span (the decoder backtracks there, bans the token and resumes) or a veto with
+    ``start < 0`` for a failure without a place (the decoder revisits its least certain choice).
+    Outputs are bodies: the text before a closing fence when ``fenced``.
+    """
+
+    scope: Scope | None = None
+    finish: Callable[[str], Veto | None] | None = None
+    fenced: bool = True
+    max_backtracks: int = 8
+    label: str = ""  # what the steering depends on beyond the request, for caches keyed by request
+
+    def body(self, text: str) -> tuple[str, bool]:
+        """The output's body in ``text``, and whether a closing fence ended it."""
+        if self.fenced and "```" in text:
+            return text.split("```", 1)[0], True
+        return text, False
+
+    @property
+    def key(self) -> str:
+        return f"scope={self.scope is not None};finish={self.finish is not None};n={self.max_backtracks};{self.label}"
+
+
 @dataclass
 class Generation:
     text: str
@@ -44,6 +76,14 @@ class Generation:
     error: str = ""
     prefill_ms: float = 0.0
     mask_ms: list[float] = field(default_factory=list, repr=False)
+    forced_tokens: int = 0  # appended by the grammar's fast-forward, several per forward pass
+    forward_passes: int = 0
+    reused_prompt_tokens: int = 0  # prompt tokens whose keys and values came from an earlier request
+    vetoed: int = 0  # candidate tokens masked because they wrote a name out of scope
+    backtracks: int = 0  # times the decoder cut its output back to an error's span and resumed
+    loops: int = 0  # repetition loops cut off
+    closed_early: bool = False  # stopped at an accepting point because the token budget ran low
+    steering: list[str] = field(default_factory=list)  # one line per veto or backtrack, for reports
 
     @property
     def ms_per_token(self) -> float | None:
@@ -74,6 +114,7 @@ class Model(ABC):
     """
 
     name: str = "model"
+    steers: bool = False  # whether generate() honours a Guide (scope vetoes, backtracking)
     constraint_kinds: frozenset[ConstraintKind] = frozenset({"lark", "json_schema", "regex"})
     defaults: Sampling = Sampling()
 
@@ -112,8 +153,12 @@ class Model(ABC):
         constraint: Compiled | None = None,
         max_new_tokens: int = 256,
         sampling: Sampling | None = None,
+        guide: Guide | None = None,
     ) -> Generation:
-        """Continue the chat after an assistant turn that starts with ``prefix``. Safe to call from several threads."""
+        """Continue the chat after an assistant turn that starts with ``prefix``. Safe to call from several threads.
+
+        A backend whose ``steers`` is False ignores ``guide``; the compiler says so in the result.
+        """
 
 
 # ------------------------------------------------------------------ choosing a backend by name
@@ -131,8 +176,16 @@ def _local(spec: str) -> Model:
         from .gguf import default_model_dir
 
         # The 135M model loops under greedy decoding without a mild repetition penalty.
-        return TransformersModel(default_model_dir(), name=DEFAULT_MODEL, defaults=Sampling(repetition_penalty=1.1))
-    return TransformersModel(spec)
+        return TransformersModel(default_model_dir(), name=DEFAULT_MODEL, defaults=Sampling(repetition_penalty=1.1),
+                                 weights=_weights())
+    return TransformersModel(spec, weights=_weights())
+
+
+def _weights() -> str:
+    """``NL2Q_WEIGHTS``: ``int8`` (default: dynamic int8 linear layers, ~3x faster on CPU) or ``exact``."""
+    import os
+
+    return os.environ.get("NL2Q_WEIGHTS", "int8")
 
 
 PROVIDERS: dict[str, Callable[[str], Model]] = {"local": _local}
@@ -158,4 +211,4 @@ def load_model(spec: str | Model | None = None) -> Model:
         return model
 
 
-__all__ = ["Compiled", "DEFAULT_MODEL", "Finish", "Generation", "Model", "PROVIDERS", "Sampling", "load_model"]
+__all__ = ["Compiled", "DEFAULT_MODEL", "Finish", "Generation", "Guide", "Model", "PROVIDERS", "Sampling", "load_model"]

@@ -2,6 +2,11 @@
 
 The compiled grammar (an ``LLMatcher`` never advanced) is shared; each request decodes
 with its own copy, so concurrent requests on one schema never touch each other's state.
+
+Decoding is one loop (:class:`Decoding`) that can go back: a name the target's scope
+vetoes is masked as it is written, a finished output that fails a check with a span is cut
+back to that span and resumed from the kept prefix's keys and values, and a repetition loop
+is cut off. Tokens the grammar forces are appended several to one forward pass.
 """
 
 from __future__ import annotations
@@ -9,19 +14,32 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import GrammarRejected, ModelError
 from ..grammar import llguidance_grammar, validate
-from ..types import Constraint, Messages
-from . import Compiled, Finish, Generation, Model, Sampling
+from ..types import Constraint, Messages, Veto
+from . import Compiled, Finish, Generation, Guide, Model, Sampling
+from .kv import PrefixStore, chunks, growing_cache, truncate
+
+Weights = Literal["exact", "int8"]
 
 
 class TransformersModel(Model):
-    """A local causal LM through transformers; grammar masks from llguidance each step."""
+    """A local causal LM through transformers; grammar masks from llguidance each step.
+
+    ``weights="int8"`` quantises the linear layers to int8 after loading (dynamic activation
+    scales): on CPU decoding is bound by reading the weights, so this is the largest speed-up,
+    at the cost of slightly different greedy outputs; ``"exact"`` keeps the checkpoint's floats.
+    ``fast_forward`` appends grammar-forced tokens without asking the model; ``prefix_cache``
+    keeps that many recent prompts' keys and values (0: prefill every prompt in full).
+    """
+
+    steers = True
 
     def __init__(self, path: str | Path, *, name: str | None = None, defaults: Sampling | None = None,
-                 model: Any = None, tokenizer: Any = None) -> None:
+                 model: Any = None, tokenizer: Any = None, weights: Weights = "exact", fast_forward: bool = True,
+                 prefix_cache: int = 4) -> None:
         super().__init__()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -36,6 +54,13 @@ class TransformersModel(Model):
             raise ModelError(f"cannot load model {path}: {str(e).splitlines()[0]}",
                              "pass a local model directory or a model id already in the local Hugging Face cache") from e
         self.model.eval()
+        if weights not in ("exact", "int8"):
+            raise ModelError(f"unknown weights {weights!r}", "use exact or int8")
+        if weights == "int8":
+            self.model = _int8(self.model)
+        self.weights = weights
+        self.fast_forward = fast_forward
+        self.prefixes = PrefixStore(prefix_cache)
         self.load_ms = (time.perf_counter() - t0) * 1000
         self._lltok = None
         self._tokenizer_lock = threading.Lock()
@@ -79,66 +104,271 @@ class TransformersModel(Model):
             return self.tokenizer(text + prefix, add_special_tokens=False).input_ids
 
     def generate(self, messages: Messages, *, prefix: str = "", constraint: Compiled | None = None,
-                 max_new_tokens: int = 256, sampling: Sampling | None = None) -> Generation:
+                 max_new_tokens: int = 256, sampling: Sampling | None = None, guide: Guide | None = None) -> Generation:
+        matcher = constraint.handle.deep_copy() if constraint is not None else None
+        run = Decoding(self, self.encode_prompt(messages, prefix), matcher, sampling or self.defaults, max_new_tokens,
+                       guide if matcher is not None else None)
+        return run.run()
+
+
+def _int8(model: Any) -> Any:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+_NEG = float("-inf")
+_MAX_TRIES = 64  # candidates judged at one position before it counts as a dead end
+_MAX_LOOPS = 4
+
+
+class Decoding:
+    """One request's decode: tokens, the scores each position was chosen from, bans, and the way back.
+
+    Invariants: ``scores[i]`` are the model's logits for output position ``i`` (so there is one
+    more than there are tokens once fed); the matcher has consumed exactly ``tokens``; the cache
+    holds the prompt and the first ``fed`` tokens.
+    """
+
+    def __init__(self, lm: TransformersModel, prompt: list[int], matcher: Any, sampling: Sampling, limit: int,
+                 guide: Guide | None) -> None:
         import torch
 
-        s = sampling or self.defaults
-        prompt = self.encode_prompt(messages, prefix)
-        matcher = constraint.handle.deep_copy() if constraint is not None else None
-        gen = torch.Generator().manual_seed(s.seed)
-        out: list[int] = []
-        mask_ms: list[float] = []
-        finish: Finish = "length"
-        error = ""
-        vocab = self.model.get_output_embeddings().weight.shape[0]
+        self.lm, self.prompt, self.matcher, self.s, self.limit, self.guide = lm, prompt, matcher, sampling, limit, guide
+        self.tokens: list[int] = []
+        self.scores: list[Any] = []
+        self.ends: list[int] = []  # decoded length of the output after each token
+        self.margins: list[float] = []  # how far the chosen token led the runner-up; inf where forced
+        self.bans: dict[int, set[int]] = {}
+        self.fed = 0
+        self.cache = growing_cache(lm.model.config)
+        self.rng = torch.Generator().manual_seed(sampling.seed)
+        self.g = Generation(text="", finish="length", prompt_tokens=len(prompt), output_tokens=0, elapsed_ms=0.0,
+                            constrained=matcher is not None)
+        self.reserve = max(4, limit // 16)  # with a guide, stop at an accepting point once this few tokens remain
+        self._pending_margin = float("inf")
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Generation:
+        import torch
+
         t0 = time.perf_counter()
-        inputs = torch.tensor([prompt])
-        past = None
-        prefill_ms = 0.0
+        g = self.g
         with torch.no_grad():
-            for step in range(max_new_tokens):
-                o = self.model(inputs, past_key_values=past, use_cache=True)
-                past = o.past_key_values
-                if step == 0:
-                    prefill_ms = (time.perf_counter() - t0) * 1000
-                logits = o.logits[0, -1, :].float()
-                if s.repetition_penalty != 1.0 and out:
-                    seen = torch.tensor(sorted(set(out)))
-                    scores = logits[seen]
-                    logits[seen] = torch.where(scores > 0, scores / s.repetition_penalty, scores * s.repetition_penalty)
-                if matcher is not None:
-                    t1 = time.perf_counter()
-                    allowed = _allowed(matcher, vocab)
-                    logits = logits.masked_fill(~allowed, float("-inf"))
-                    mask_ms.append((time.perf_counter() - t1) * 1000)
-                token = _pick(logits, s, gen)
-                if token in self.eos_ids:
-                    finish = "eos"
+            g.reused_prompt_tokens = self.lm.prefixes.restore(self.prompt, self.cache)
+            for a, b in chunks(g.reused_prompt_tokens, len(self.prompt)):
+                self._feed(self.prompt[a:b], prompt=True)
+            self.lm.prefixes.save(self.prompt, self.cache)
+            g.prefill_ms = (time.perf_counter() - t0) * 1000
+            while True:
+                if len(self.tokens) >= self.limit:
+                    g.finish = "length"
                     break
-                if matcher is not None:
-                    if not matcher.consume_token(token):
-                        finish, error = "error", matcher.get_error() or "token rejected by the grammar"
+                choice = self._choose(len(self.tokens))
+                if isinstance(choice, Veto):
+                    if self._back_to_veto(choice):
+                        continue
+                    choice = self._choose(len(self.tokens), judge=False)
+                if choice is None:
+                    if self._dead_end():
+                        continue
+                    g.finish, g.error = "error", "no token is allowed here"
+                    break
+                if choice in self.lm.eos_ids:
+                    if self._finished():
+                        g.finish = "eos"
                         break
-                out.append(token)
-                if matcher is not None and matcher.is_stopped():
-                    finish = "grammar_end"
+                    continue
+                if self.matcher is not None and not self.matcher.consume_token(choice):
+                    g.finish, g.error = "error", self.matcher.get_error() or "token rejected by the grammar"
                     break
-                inputs = torch.tensor([[token]])
-        accepting = matcher.is_accepting() if matcher is not None else True
-        return Generation(
-            text=self._decode(out),
-            finish=finish,
-            prompt_tokens=len(prompt),
-            output_tokens=len(out),
-            elapsed_ms=(time.perf_counter() - t0) * 1000,
-            constrained=matcher is not None,
-            accepting=accepting,
-            error=error,
-            prefill_ms=prefill_ms,
-            mask_ms=mask_ms,
-        )
+                self._append([choice])
+                if self.matcher is not None and self.matcher.is_stopped():
+                    if self._finished():
+                        g.finish = "grammar_end"
+                        break
+                    continue
+                forced = self._forced()
+                if forced:
+                    self._append(forced, margin=float("inf"))
+                    g.forced_tokens += len(forced)
+                if self.guide is not None:
+                    loop = _loop_start(self.tokens)
+                    if loop is not None and g.loops < _MAX_LOOPS and self._budget():
+                        g.loops += 1
+                        g.backtracks += 1
+                        g.steering.append(f"loop: back to token {loop}")
+                        self._back_to(loop)
+                        continue
+                    if forced and self.guide.scope is not None and self._budget():
+                        body, closed = self.guide.body(self._text())
+                        veto = self.guide.scope.check(body, final=closed)
+                        if veto is not None and self._back_to_veto(veto):
+                            continue
+                self._feed(self.tokens[self.fed:])
+        g.text = self._text()
+        g.output_tokens = len(self.tokens)
+        g.accepting = self.matcher.is_accepting() if self.matcher is not None else True
+        g.elapsed_ms = (time.perf_counter() - t0) * 1000
+        return g
+
+    # ------------------------------------------------------------------ steps
+
+    def _feed(self, ids: list[int], *, prompt: bool = False) -> None:
+        import torch
+
+        if not ids:
+            return
+        out = self.lm.model(torch.tensor([ids]), cache=self.cache, use_cache=True)
+        self.g.forward_passes += 1
+        if prompt:
+            self.scores = [out.logits[0, -1, :].float()]
+            return
+        self.fed += len(ids)
+        del self.scores[self.fed:]
+        self.scores.extend(out.logits[0, i, :].float() for i in range(len(ids)))
+
+    def _choose(self, pos: int, judge: bool = True) -> int | Veto | None:
+        """The best allowed token at ``pos`` the scope does not veto; a veto of earlier text; None at a dead end."""
+        import torch
+
+        s = self.s
+        scores = self.scores[pos].clone()
+        if s.repetition_penalty != 1.0 and self.tokens:
+            seen = torch.tensor(sorted(set(self.tokens[:pos])))
+            if len(seen):
+                v = scores[seen]
+                scores[seen] = torch.where(v > 0, v / s.repetition_penalty, v * s.repetition_penalty)
+        if self.matcher is not None:
+            t1 = time.perf_counter()
+            scores = scores.masked_fill(~_allowed(self.matcher, scores.numel()), _NEG)
+            self.g.mask_ms.append((time.perf_counter() - t1) * 1000)
+            if self.guide is not None and self.limit - pos <= self.reserve and self.matcher.is_accepting():
+                eos = next(iter(sorted(self.lm.eos_ids)))
+                self.g.closed_early = True
+                return eos
+        for t in self.bans.get(pos, ()):
+            scores[t] = _NEG
+        scope = self.guide.scope if self.guide is not None and judge and self._budget() else None
+        before = len(self.guide.body(self._text())[0]) if scope is not None else 0
+        for _ in range(_MAX_TRIES):
+            if not bool(torch.isfinite(scores).any()):
+                return None
+            token = _pick(scores, s, self.rng)
+            if scope is None or token in self.lm.eos_ids:
+                return self._chosen(token, scores)
+            body, closed = self.guide.body(self.lm._decode(self.tokens + [token]))
+            veto = scope.check(body, final=closed)
+            if veto is None:
+                return self._chosen(token, scores)
+            if veto.start >= 0 and veto.end <= before:
+                return veto  # the error is in text already written: go back to it
+            scores[token] = _NEG
+            self.g.vetoed += 1
+        return None
+
+    def _chosen(self, token: int, scores: Any) -> int:
+        import torch
+
+        top = torch.topk(scores, 2).values
+        self._pending_margin = float(top[0] - top[1]) if bool(torch.isfinite(top[1])) else float("inf")
+        return token
+
+    def _append(self, ids: list[int], margin: float | None = None) -> None:
+        for t in ids:
+            self.tokens.append(t)
+            self.margins.append(margin if margin is not None else self._pending_margin)
+        text = self._text()
+        self.ends.extend([len(text)] * len(ids))
+
+    def _forced(self) -> list[int] | None:
+        if not self.lm.fast_forward or self.matcher is None or self.matcher.is_stopped():
+            return None
+        forced = self.matcher.compute_ff_tokens()
+        forced = forced[: max(0, self.limit - len(self.tokens))]
+        if not forced or not self.matcher.consume_tokens(forced):
+            return None
+        return forced
+
+    def _finished(self) -> bool:
+        """Whether the output may stop here: the scope and the finish check find nothing to go back to."""
+        guide = self.guide
+        if guide is None or not self._budget():
+            return True
+        body, _ = guide.body(self._text())
+        veto = guide.scope.check(body, final=True) if guide.scope is not None else None
+        if veto is None and guide.finish is not None:
+            veto = guide.finish(body)
+        return veto is None or not self._back_to_veto(veto)
+
+    # ------------------------------------------------------------------ going back
+
+    def _budget(self) -> bool:
+        return self.guide is not None and self.g.backtracks < self.guide.max_backtracks
+
+    def _back_to_veto(self, veto: Veto) -> bool:
+        """Cut the output back to the token holding the veto's start (or the least certain choice) and ban it there."""
+        if not self._budget() or not self.tokens:
+            return False
+        if veto.start < 0:
+            free = [i for i, m in enumerate(self.margins) if m != float("inf")]
+            if not free:
+                return False
+            pos = min(free, key=lambda i: self.margins[i])
+        else:
+            pos = next((i for i, end in enumerate(self.ends) if end > veto.start), len(self.tokens) - 1)
+        self.g.backtracks += 1
+        self.g.steering.append(f"{veto.code or 'veto'} at {veto.start}: back to token {pos}")
+        self._back_to(pos)
+        return True
+
+    def _dead_end(self) -> bool:
+        """Every token at this position is banned or vetoed: go back one free choice."""
+        free = [i for i, m in enumerate(self.margins) if m != float("inf")]
+        if not free or not self._budget():
+            return False
+        self.g.backtracks += 1
+        self.g.steering.append(f"dead end at token {len(self.tokens)}: back to token {free[-1]}")
+        self._back_to(free[-1])
+        return True
+
+    def _back_to(self, pos: int) -> None:
+        """Keep ``tokens[:pos]``, ban ``tokens[pos]`` at ``pos``, and rewind the matcher and the cache to match."""
+        if pos > self.fed:
+            self._feed(self.tokens[self.fed:pos])  # the scores at ``pos`` come from feeding what precedes it
+        banned = self.tokens[pos]
+        if self.matcher is not None:
+            self.matcher.rollback(len(self.tokens) - pos)
+        del self.tokens[pos:], self.margins[pos:], self.ends[pos:]
+        self.fed = min(self.fed, pos)
+        truncate(self.cache, len(self.prompt) + self.fed)
+        del self.scores[pos + 1:]
+        self.bans = {p: b for p, b in self.bans.items() if p <= pos}
+        self.bans.setdefault(pos, set()).add(banned)
+
+    def _text(self) -> str:
+        return self.lm._decode(self.tokens)
 
 
+def _loop_start(tokens: list[int]) -> int | None:
+    """Where a degenerate repetition began: the output ends with a block repeated back to back
+    (twice for blocks of 6+ tokens, more for shorter ones). The index of the first repeat."""
+    n = len(tokens)
+    for k in range(2, min(40, n // 2) + 1):
+        reps = max(2, -(-12 // k))
+        if reps * k > n:
+            continue
+        block = tokens[n - k:]
+        if all(tokens[n - (r + 1) * k: n - r * k] == block for r in range(1, reps)):
+            return n - (reps - 1) * k
+    return None
 def _allowed(matcher: Any, vocab: int) -> Any:
     """The grammar's token mask as a boolean tensor over the model's vocabulary."""
     import torch

@@ -8,7 +8,7 @@ from typing import Sequence
 from ..errors import ModelError
 from ..grammar import validate
 from ..types import Constraint, Messages
-from . import Compiled, Generation, Model, Sampling
+from . import Compiled, Generation, Guide, Model, Sampling
 
 
 class ScriptedModel(Model):
@@ -26,7 +26,7 @@ class ScriptedModel(Model):
         return Compiled(constraint)
 
     def generate(self, messages: Messages, *, prefix: str = "", constraint: Compiled | None = None,
-                 max_new_tokens: int = 256, sampling: Sampling | None = None) -> Generation:
+                 max_new_tokens: int = 256, sampling: Sampling | None = None, guide: Guide | None = None) -> Generation:
         with self._lock:
             self.calls.append(messages)
             self.constrained_calls.append(constraint is not None)
