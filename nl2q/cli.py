@@ -120,7 +120,8 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-new-tokens", type=int, default=256)
     ask.add_argument("--max-rows", type=int, default=1000, help="row cap for the dry run")
     ask.add_argument("--timeout", type=float, default=5.0, help="dry-run timeout in seconds")
-    ask.add_argument("--config", default="repair", help="raw | constrained | repair (default)")
+    ask.add_argument("--config", default="repair",
+                     help="raw | constrained | constrained+scope | constrained+scope+backtrack | repair (default: all stages)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=_ask)
     from .evaluate.cli import add_parser as add_eval_parser

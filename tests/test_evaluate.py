@@ -504,6 +504,6 @@ def test_spider_dev_with_the_default_model(default_model, tmp_path):
     rows = _rows(out)
     assert len(rows) == 2 and {r["config"] for r in rows} == {"raw"}
     for r in rows:
-        assert r["model"] == "smollm2-135m" and r["rounds"] and r["rounds"][0]["raw_output"] is not None
+        assert r["model"].startswith("smollm2-135m@") and r["rounds"] and r["rounds"][0]["raw_output"] is not None
         assert r["gold_execution"]["ok"] and r["metrics"]["exec_match"] is not None
     assert s["results"]["raw"]["n"] == 2 and (out / "report.md").is_file()

@@ -24,7 +24,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"{' | '.join(SUITES)}; NAME:db1,db2 keeps only those databases (e.g. text2cypher:movies,northwind)")
     p.add_argument("--limit", type=int, default=None, help="items to sample (default: all)")
     p.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help="model directory or name (default: smollm2-135m)")
-    p.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help="comma-separated (default: raw,constrained,repair)")
+    p.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help="comma-separated (default: raw,constrained,repair); also constrained+scope, "
+                   "constrained+scope+backtrack, raw+repair")
     p.add_argument("--out", default=None, help="output directory (default: eval-runs/<suite>-seed<S>)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model copy (default 1)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")

@@ -24,6 +24,12 @@ METRIC_DEFINITIONS = {
     "invalid_to_valid": "items whose first round was invalid and whose final answer is valid",
     "wrong_to_right": "items whose first round was not right (valid and execution-correct) and whose final answer is",
     "right_to_wrong": "items whose first round was right and whose final answer is not",
+    "versus_previous": "each configuration against the one listed before it, item by item: items that became valid "
+                       "or invalid, right or wrong (right = valid and execution-correct)",
+    "truncated": "items whose output was cut off by the token limit (decode.truncated)",
+    "backtracks_mean": "times per item the decoder cut its output back to an error's span, a loop or a dead end",
+    "vetoed_mean": "candidate tokens per item masked because they wrote a name out of scope",
+    "forced_token_share": "share of output tokens appended by the grammar's fast-forward rather than chosen",
     "latency_ms": "compile wall time per item (bind, decode, checks, dry runs), model load excluded",
     "tokens": "prompt and output tokens per item, summed over rounds",
 }

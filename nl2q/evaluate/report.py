@@ -29,6 +29,8 @@ _COLUMNS: dict[str, Callable[[dict[str, Any]], str]] = {
     "invalid→valid": lambda r: str(r["invalid_to_valid"]),
     "wrong→right": lambda r: str(r["wrong_to_right"]),
     "right→wrong": lambda r: str(r["right_to_wrong"]),
+    "truncated": lambda r: str(r.get("truncated", "n/a")),
+    "backtracks": lambda r: "n/a" if r.get("backtracks_mean") is None else f"{r['backtracks_mean']:.2f}",
     "p50 s": lambda r: _s(r["latency_ms_p50"]),
     "p95 s": lambda r: _s(r["latency_ms_p95"]),
     "prompt tok": lambda r: f"{r['prompt_tokens_mean']:.0f}",
@@ -38,7 +40,18 @@ _COLUMNS: dict[str, Callable[[dict[str, Any]], str]] = {
 TEXT_COLUMNS = ("n", "valid", "exec acc", "exec acc (gold has rows)", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
                 "p50 s", "p95 s", "tok/item")
 REPORT_COLUMNS = ("n", "valid", "exec acc", "exec acc (gold has rows)", "valid & right", "exact set", "rounds", "invalid→valid", "wrong→right",
-                  "right→wrong", "p50 s", "p95 s", "prompt tok", "output tok")
+                  "right→wrong", "truncated", "backtracks", "p50 s", "p95 s", "prompt tok", "output tok")
+VERSUS_COLUMNS = ("against", "items", "invalid→valid", "valid→invalid", "wrong→right", "right→wrong")
+
+
+def versus_table(summary: dict[str, Any]) -> str:
+    """Each configuration against the previous one, item by item (Markdown); empty for one configuration."""
+    rows = summary.get("versus_previous") or {}
+    if not rows:
+        return ""
+    keys = ("against", "items", "invalid_to_valid", "valid_to_invalid", "wrong_to_right", "right_to_wrong")
+    body = [[f"`{c}`"] + [f"`{v[k]}`" if k == "against" else str(v[k]) for k in keys] for c, v in rows.items()]
+    return _md_table(["config", *VERSUS_COLUMNS], body)
 
 
 def results_table(summary: dict[str, Any], columns: Sequence[str] = REPORT_COLUMNS,
@@ -99,6 +112,9 @@ def render_report(summary: dict[str, Any]) -> str:
     n_rows = {c: s["results"][c].get("n_gold_rows") for c in cfgs}
     lines += [f"Execution accuracy is over the items whose gold query executes ({', '.join(f'{c}: {v}' for c, v in n_exec.items())}); "
               f"\"gold has rows\" over those whose gold result is not empty ({', '.join(f'{c}: {v}' for c, v in n_rows.items())}).", ""]
+    if versus_table(s):
+        lines += ["## Each configuration against the previous one", "",
+                  "Item by item: what the stage a configuration adds gained and lost.", "", versus_table(s), ""]
     for key, groups in s["breakdown"].items():
         lines += [f"## By {key}", ""]
         metric = "exec_acc" if any(g[c].get("exec_acc") is not None for g in groups.values() for c in cfgs) else "valid"

@@ -21,6 +21,14 @@ def _round_dict(r: Round) -> dict[str, Any]:
     return d
 
 
+def _steering(rounds: list[Round]) -> dict[str, int]:
+    """What the decoder did beyond the grammar, summed over rounds."""
+    keys = ("forced_tokens", "forward_passes", "vetoed", "backtracks", "loops")
+    out = {k: sum(int(r.decoding.get(k, 0)) for r in rounds) for k in keys}
+    out["closed_early"] = sum(1 for r in rounds if r.decoding.get("closed_early"))
+    return out
+
+
 def score(suite: Suite, item: Item, config: str, result: CompileResult) -> dict[str, Any]:
     """The JSONL row of one (item, configuration) from its CompileResult."""
     gold = suite.execute_gold(item)
@@ -61,6 +69,7 @@ def score(suite: Suite, item: Item, config: str, result: CompileResult) -> dict[
         "prompt_tokens": result.tokens.get("prompt", 0),
         "output_tokens": result.tokens.get("output", 0),
         "error_codes": sorted({d.code for d in result.diagnostics if d.is_error}),
+        **_steering(rounds),
     }
     return {
         "suite": suite.name, "item_id": item.id, "config": config, "model": result.model,

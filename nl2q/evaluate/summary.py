@@ -59,8 +59,37 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "output_tokens_mean": round(sum(r["metrics"]["output_tokens"] for r in rows) / len(rows), 1) if rows else None,
         "tokens_total": sum(r["metrics"]["prompt_tokens"] + r["metrics"]["output_tokens"] for r in rows),
         "harness_errors": sum(1 for r in rows if r.get("error")),
+        "truncated": sum(1 for r in rows if "decode.truncated" in r["metrics"].get("error_codes", [])),
+        "backtracks_mean": _mean(rows, "backtracks"),
+        "vetoed_mean": _mean(rows, "vetoed"),
+        "loops_cut": sum(r["metrics"].get("loops", 0) for r in rows),
+        "closed_early": sum(r["metrics"].get("closed_early", 0) for r in rows),
+        "forced_token_share": (round(sum(r["metrics"].get("forced_tokens", 0) for r in rows)
+                                     / max(1, sum(r["metrics"]["output_tokens"] for r in rows)), 4) if rows else None),
         "top_error_codes": dict(codes.most_common(8)),
     }
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    vals = [r["metrics"][key] for r in rows if key in r["metrics"]]
+    return round(sum(vals) / len(vals), 3) if vals else None
+
+
+def versus(by_config: dict[str, list[dict[str, Any]]], configs: list[str]) -> dict[str, dict[str, Any]]:
+    """Each configuration against the one listed before it, item by item: what the added stage gained and lost."""
+    out: dict[str, dict[str, Any]] = {}
+    for prev, cur in zip(configs, configs[1:]):
+        before = {r["item_id"]: r["metrics"] for r in by_config[prev]}
+        pairs = [(before[r["item_id"]], r["metrics"]) for r in by_config[cur] if r["item_id"] in before]
+        n = lambda f: sum(1 for a, b in pairs if f(a, b))  # noqa: E731
+        out[cur] = {
+            "against": prev, "items": len(pairs),
+            "invalid_to_valid": n(lambda a, b: not a["valid"] and b["valid"]),
+            "valid_to_invalid": n(lambda a, b: a["valid"] and not b["valid"]),
+            "wrong_to_right": n(lambda a, b: a.get("right") is False and b.get("right") is True),
+            "right_to_wrong": n(lambda a, b: a.get("right") is True and b.get("right") is False),
+        }
+    return out
 
 
 def _breakdown(suite: Suite, items: list[Item], by_config: dict[str, list[dict[str, Any]]],
@@ -106,6 +135,7 @@ def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items
                      {"k": 0, "split": None, "note": "no few-shot examples; prompts hold the question and the schema only"}),
         "gold_in_prompts": False,
         "results": {c: aggregate(by_config[c]) if by_config[c] else {"n": 0} for c in configs},
+        "versus_previous": versus(by_config, configs),
         "breakdown": _breakdown(suite, items, by_config, configs),
         "timing": {
             **run,

@@ -167,25 +167,33 @@ _LOADED: dict[str, Model] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+WEIGHTS = ("int8", "exact")
+
+
 def _local(spec: str) -> Model:
+    """``NAME`` or ``NAME@int8`` / ``NAME@exact``: the weights, else ``$NL2Q_WEIGHTS``, else int8.
+
+    int8 linear layers decode ~3x faster on CPU than the checkpoint's floats and change some
+    greedy outputs; ``@exact`` keeps the floats.
+    """
     require("torch", "local", "the local model backend")
     require("transformers", "local", "the local model backend")
+    import os
+
     from .local import TransformersModel
 
-    if spec == DEFAULT_MODEL:
+    base, _, weights = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    weights = weights or os.environ.get("NL2Q_WEIGHTS", "int8")
+    if weights not in WEIGHTS:
+        raise ModelError(f"unknown weights {weights!r} in {spec!r}", f"use NAME@{' or NAME@'.join(WEIGHTS)}")
+    name = f"{base}@{weights}"
+    if base == DEFAULT_MODEL:
         from .gguf import default_model_dir
 
         # The 135M model loops under greedy decoding without a mild repetition penalty.
-        return TransformersModel(default_model_dir(), name=DEFAULT_MODEL, defaults=Sampling(repetition_penalty=1.1),
-                                 weights=_weights())
-    return TransformersModel(spec, weights=_weights())
-
-
-def _weights() -> str:
-    """``NL2Q_WEIGHTS``: ``int8`` (default: dynamic int8 linear layers, ~3x faster on CPU) or ``exact``."""
-    import os
-
-    return os.environ.get("NL2Q_WEIGHTS", "int8")
+        return TransformersModel(default_model_dir(), name=name, defaults=Sampling(repetition_penalty=1.1),
+                                 weights=weights)  # type: ignore[arg-type]
+    return TransformersModel(base, name=name, weights=weights)  # type: ignore[arg-type]
 
 
 PROVIDERS: dict[str, Callable[[str], Model]] = {"local": _local}
@@ -203,7 +211,8 @@ def load_model(spec: str | Model | None = None) -> Model:
         if rest and provider in PROVIDERS and not Path(spec).exists():
             model = PROVIDERS[provider](rest)
         else:
-            if spec != DEFAULT_MODEL and ("/" in spec or spec.startswith(".")) and not Path(spec).is_dir():
+            base = spec.rpartition("@")[0] if spec.rpartition("@")[2] in WEIGHTS else spec
+            if base != DEFAULT_MODEL and ("/" in base or base.startswith(".")) and not Path(base).is_dir():
                 raise ModelError(f"model directory not found: {spec}",
                                  "pass a transformers model directory, or omit --model for the default")
             model = _local(spec)

@@ -32,14 +32,15 @@ class TransformersModel(Model):
     scales): on CPU decoding is bound by reading the weights, so this is the largest speed-up,
     at the cost of slightly different greedy outputs; ``"exact"`` keeps the checkpoint's floats.
     ``fast_forward`` appends grammar-forced tokens without asking the model; ``prefix_cache``
-    keeps that many recent prompts' keys and values (0: prefill every prompt in full).
+    keeps that many recent prompts' keys and values (0: prefill every prompt in full); ``fast``
+    uses :mod:`nl2q.models.fast`'s lean forward pass for the architectures it covers.
     """
 
     steers = True
 
     def __init__(self, path: str | Path, *, name: str | None = None, defaults: Sampling | None = None,
                  model: Any = None, tokenizer: Any = None, weights: Weights = "exact", fast_forward: bool = True,
-                 prefix_cache: int = 4) -> None:
+                 prefix_cache: int = 4, fast: bool = True) -> None:
         super().__init__()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -56,7 +57,13 @@ class TransformersModel(Model):
         self.model.eval()
         if weights not in ("exact", "int8"):
             raise ModelError(f"unknown weights {weights!r}", "use exact or int8")
-        if weights == "int8":
+        self.fast = None
+        if fast and _fast_supports(self.model):
+            from .fast import FastLlama
+
+            self.fast = FastLlama(self.model, weights)
+            self.model.model.layers = type(self.model.model.layers)()  # their weights live fused in ``fast`` now
+        elif weights == "int8":
             self.model = _int8(self.model)
         self.weights = weights
         self.fast_forward = fast_forward
@@ -64,12 +71,14 @@ class TransformersModel(Model):
         self.load_ms = (time.perf_counter() - t0) * 1000
         self._lltok = None
         self._tokenizer_lock = threading.Lock()
-        self.eos_ids = self._eos_ids()
+        self.eos_ids = self.eos_of(self.tokenizer)
 
-    def _eos_ids(self) -> set[int]:
-        ids = {self.tokenizer.eos_token_id}
-        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != self.tokenizer.unk_token_id:
+    @staticmethod
+    def eos_of(tokenizer: Any) -> set[int]:
+        """The tokens that end a turn: the tokenizer's EOS and a chat template's end marker."""
+        ids = {tokenizer.eos_token_id}
+        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
             ids.add(im_end)
         return {i for i in ids if i is not None}
 
@@ -109,6 +118,12 @@ class TransformersModel(Model):
         run = Decoding(self, self.encode_prompt(messages, prefix), matcher, sampling or self.defaults, max_new_tokens,
                        guide if matcher is not None else None)
         return run.run()
+
+
+def _fast_supports(model: Any) -> bool:
+    from .fast import supports
+
+    return supports(model)
 
 
 def _int8(model: Any) -> Any:
@@ -222,25 +237,30 @@ class Decoding:
     # ------------------------------------------------------------------ steps
 
     def _feed(self, ids: list[int], *, prompt: bool = False) -> None:
+        """Run the model on ``ids``; only the last position's scores are kept (the others were forced or chosen)."""
         import torch
 
         if not ids:
             return
-        out = self.lm.model(torch.tensor([ids]), cache=self.cache, use_cache=True)
+        if self.lm.fast is not None:
+            last = self.lm.fast(ids, self.cache, self.cache.layers[0].get_seq_length())
+        else:
+            last = self.lm.model(torch.tensor([ids]), cache=self.cache, use_cache=True, logits_to_keep=1).logits[0, -1]
         self.g.forward_passes += 1
         if prompt:
-            self.scores = [out.logits[0, -1, :].float()]
+            self.scores = [last.float()]
             return
         self.fed += len(ids)
-        del self.scores[self.fed:]
-        self.scores.extend(out.logits[0, i, :].float() for i in range(len(ids)))
+        del self.scores[self.fed - len(ids) + 1:]
+        self.scores.extend([None] * (len(ids) - 1) + [last.float()])
 
     def _choose(self, pos: int, judge: bool = True) -> int | Veto | None:
         """The best allowed token at ``pos`` the scope does not veto; a veto of earlier text; None at a dead end."""
         import torch
 
         s = self.s
-        scores = self.scores[pos].clone()
+        # positions fed together with the next one have no scores of their own: the grammar forced their token
+        scores = self.scores[pos].clone() if self.scores[pos] is not None else torch.zeros_like(self.scores[-1])
         if s.repetition_penalty != 1.0 and self.tokens:
             seen = torch.tensor(sorted(set(self.tokens[:pos])))
             if len(seen):

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...errors import SchemaError, require
 from ...policy import Policy
-from ...types import Constraint, DryRun
+from ...types import Constraint, DryRun, Scope
 from ..base import Bound, Checked, Conformance, Target, TargetSpec
 from .profile import CypherProfile
 from .schema import GraphSchema
@@ -46,6 +46,15 @@ class CypherBound(Bound):
 
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
         return self.executor.run(text, policy, writes=writes) if self.executor is not None else None
+
+    def scope(self) -> Scope | None:
+        """The incremental scope checker for decoding (built once; safe to share between threads)."""
+        scope = self.__dict__.get("_scope")
+        if scope is None:
+            from .scope import CypherScope
+
+            scope = self.__dict__.setdefault("_scope", CypherScope(self.schema, self.dialect))
+        return scope
 
     def normalise(self, text: str) -> str:
         """Spacing outside string literals does not matter; case does (labels and properties are case-sensitive)."""

@@ -594,6 +594,8 @@ class _Reader:
     def name(self, t: _Tok, scope: dict[str, Binding]) -> None:
         """A name where an operand starts: a function call, a variable (and its property), a label test."""
         nxt = self.after(t)
+        if not nxt and not self.final:
+            raise _Stop()  # `name` at the very end: a call, a property or a label test may follow
         if nxt == "(":
             self.take()
             self.take()

@@ -45,6 +45,15 @@ class SqlBound(Bound):
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun:
         return self.executor.run(text, policy, writes=writes)
 
+    def scope(self) -> Any:
+        """The incremental scope checker for decoding (:class:`~nl2q.types.Scope`), built once and shared."""
+        found = self.__dict__.get("_scope")
+        if found is None:
+            from .scope import SqlScope
+
+            found = self.__dict__.setdefault("_scope", SqlScope(self.schema, self.dialect))
+        return found
+
     def normalise(self, text: str) -> str:
         """sqlglot's rendering of the tree: spacing and keyword case differ, literals and quoted names do not."""
         from .check import parse
