@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from ...policy import Policy
-from ...types import Constraint, DryRun
+from ...types import Constraint, DryRun, Scope
 from ..base import Bound, Checked, Conformance, Target, TargetSpec
 from .profile import SqlProfile
 from .schema import SqlSchema
@@ -45,7 +45,7 @@ class SqlBound(Bound):
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun:
         return self.executor.run(text, policy, writes=writes)
 
-    def scope(self) -> Any:
+    def scope(self) -> Scope | None:
         """The incremental scope checker for decoding (:class:`~nl2q.types.Scope`), built once and shared."""
         found = self.__dict__.get("_scope")
         if found is None:

@@ -19,7 +19,8 @@ in it: one that no continuation the checker accepts can repair. Two layers:
 Soundness comes first: anything the lexer does not understand (backticks, brackets, ``$``,
 backslashes, lambdas, odd FROM items, keywords used as names) turns the token layer off for
 that frame or the whole text, and a name whose meaning a continuation could still change
-(``T1.lower(``, a three-part name, a later JOIN, an outer FROM not written yet) is left alone.
+(``T1.lower(``, a three-part name, a later JOIN, an outer FROM not written yet, a bare word inside
+a call that may read it as a unit, as in ``DATE_TRUNC(month, d)``) is left alone.
 With ``final=True`` the verdict is the checker's own (:func:`check_sql`).
 
 Known limit, shared with the checker: when sqlglot cannot scope a query (two sources with the
@@ -65,6 +66,11 @@ _NEXT_WORDS = frozenset({"AND", "OR", "IS", "NOT", "IN", "LIKE", "BETWEEN", "ASC
                          "GROUP", "ORDER", "HAVING", "LIMIT", "UNION", "INTERSECT", "EXCEPT", "AS", "NULLS", "JOIN",
                          "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "WHERE"})
 _EXPR_REGIONS = frozenset({"on", "where", "group", "having", "order"})
+# Calls whose arguments sqlglot always parses as expressions (unlike DATE_TRUNC(month, d), whose
+# unit becomes a Var the checker never resolves): bare names directly inside other calls are not judged.
+_SAFE_HEADS = frozenset({"IN", "AND", "OR", "NOT", "WHERE", "ON", "HAVING", "WHEN", "THEN", "ELSE", "CASE", "BY",
+                         "BETWEEN", "LIKE", "COUNT", "SUM", "AVG", "MIN", "MAX", "LOWER", "UPPER", "LENGTH", "ABS",
+                         "COALESCE", "ROUND", "REPLACE", "SUBSTR"})
 
 
 class _Bail(Exception):
@@ -123,14 +129,17 @@ class _Frame:
     """One SELECT: where it starts and ends, its FROM items, the clause being written."""
 
     __slots__ = ("start", "end", "parent", "close", "region", "fs", "items", "pending", "env_ok", "names",
-                 "depth", "branch")
+                 "depth", "branch", "outer")
 
-    def __init__(self, start: int, parent: "_Frame | None", branch: bool) -> None:
+    def __init__(self, start: int, parent: "_Frame | None", branch: bool, sees_outer: bool) -> None:
         self.start = start
         self.end: int | None = None
         self.parent = parent
         self.depth = parent.depth + 1 if parent else 0
-        self.branch = branch
+        self.branch = branch  # after a set operation: its ORDER BY/LIMIT belong to the set operation
+        # the SELECT a correlated name may reach: none from a derived table, a CTE's body or a set
+        # operation's later branch, as sqlglot scopes them (a first branch is not known to be one yet)
+        self.outer = parent if sees_outer else None
         self.close: int | None = None  # where the FROM clause closed (its sources are all known)
         self.region = "select"
         self.fs = ""  # FROM parser state
@@ -143,10 +152,11 @@ class _Frame:
 class _Level:
     """One parenthesis level (or the top): the SELECT written directly in it, or the frame owning it."""
 
-    __slots__ = ("paren", "purpose", "owner", "owner_region", "frame", "active", "setop", "with_state")
+    __slots__ = ("paren", "purpose", "owner", "owner_region", "frame", "active", "setop", "with_state", "safe")
 
-    def __init__(self, paren: bool, purpose: str, owner: _Frame | None, owner_region: str) -> None:
+    def __init__(self, paren: bool, purpose: str, owner: _Frame | None, owner_region: str, safe: bool = True) -> None:
         self.paren, self.purpose, self.owner, self.owner_region = paren, purpose, owner, owner_region
+        self.safe = safe  # a bare name here is an expression (not inside a call that may read it as a keyword)
         self.frame: _Frame | None = None
         self.active = False
         self.setop = False
@@ -177,8 +187,8 @@ class SqlScope:
         self.schema = schema
         self.dialect = dialect
         self._fold = fold
-        self._tables = {fold(n): t for n, t in reversed(list(schema.tables.items()))}
-        self._table_cols = {fold(n): frozenset(c.lower() for c in t.columns) for n, t in reversed(list(schema.tables.items()))}
+        self._tables = frozenset(fold(n) for n in schema.tables)
+        # columns by table name as _source_columns finds them (schema.table: the first case-insensitive match)
         self._lower_tables: dict[str, frozenset[str]] = {}
         for n, t in reversed(list(schema.tables.items())):
             self._lower_tables[n.lower()] = frozenset(c.lower() for c in t.columns)
@@ -205,7 +215,7 @@ class SqlScope:
             return None
         try:
             toks = self._lex(text)
-            an = self._analyse(toks, len(text))
+            an = self._analyse(toks)
         except _Bail:
             return None
         best = an.veto
@@ -240,7 +250,7 @@ class SqlScope:
             old_text, old = prev
             keep = len(old) - 1
             resume = old[keep].start
-            if len(text) >= len(old_text) and text.startswith(old_text[:resume]) and text[:len(old_text)] == old_text:
+            if text.startswith(old_text):
                 toks = old[:keep] + _shifted(_tokenize(text[resume:]), resume)
                 self._lex_cache = (text, toks)
                 return toks
@@ -339,7 +349,7 @@ class SqlScope:
 
     # ------------------------------------------------------------------ tokens: frames, FROM items, names
 
-    def _analyse(self, toks: list[_Tok], n: int) -> _Analysis:
+    def _analyse(self, toks: list[_Tok]) -> _Analysis:
         an = _Analysis()
         levels = [_Level(False, "top", None, "none")]
         ctes: set[str] = set()
@@ -424,7 +434,10 @@ class SqlScope:
                     lv.with_state = "body"
                 elif not lv.active and lv.with_state == "after_name":
                     purpose, oregion = "ctecols", "none"
-                levels.append(_Level(True, purpose, owner, oregion))
+                head = toks[i - 1] if i else None
+                safe = lv.safe and (head is None or (head.kind == "o" and head.up not in (")", "."))
+                                    or (head.kind == "w" and head.up in _SAFE_HEADS))
+                levels.append(_Level(True, purpose, owner, oregion, safe))
                 continue
             if up == ")":
                 if len(levels) == 1:
@@ -485,8 +498,8 @@ class SqlScope:
             if up == "SELECT" and kind == "w":
                 if lv.active or (lv.frame is not None and not lv.setop):
                     raise _Bail("SELECT where none can start")
-                nf = _Frame(t.start, lv.owner, lv.setop)
-                lv.frame, lv.active = nf, True
+                nf = _Frame(t.start, lv.owner, lv.setop, not (lv.setop or lv.purpose in ("derived", "cte")))
+                lv.frame, lv.active, lv.safe = nf, True, True
                 an.frames.append(nf)
                 continue
             if lv.frame is None and not lv.paren:
@@ -525,13 +538,15 @@ class SqlScope:
                     if i and toks[i - 1].up == "DISTINCT":
                         raise _Bail("IS DISTINCT FROM")
                     f.region, f.fs = "from", "item"
-                elif kind == "q" or kind == "w":
+                elif kind in "qw":
                     f.names.add(t.val.lower())
+                elif kind == "s":  # AS 'label' names a column too
+                    f.names.add(t.text.strip("'").replace("''", "'").lower())
                 continue
             if region == "from" and at_frame:
                 self._from_token(toks, i, f, ctes, commit, veto)
             elif eregion in _EXPR_REGIONS:
-                self._expr_token(toks, i, f, eregion, veto)
+                self._expr_token(toks, i, f, eregion, veto, lv.safe)
         return an
 
     # ------------------------------------------------------------------ FROM items
@@ -546,7 +561,8 @@ class SqlScope:
             if name:
                 f.pending = ["table", t.val, None]
                 f.fs = "after_name"
-                self._complete_table(t, ctes, veto)
+                if nxt is None or nxt.up not in (".", "("):  # schema.t, read_csv(..): the policy refuses those
+                    self._complete_table(t, ctes, veto)
                 return
             f.env_ok, f.fs = False, "bad"
             return
@@ -564,7 +580,7 @@ class SqlScope:
                 f.fs = "item"
                 return
             if fs == "on":
-                self._expr_token(toks, i, f, "on", veto)
+                self._expr_token(toks, i, f, "on", veto, True)
                 return
             if t.kind == "w" and up == "ON":
                 commit(f)
@@ -627,7 +643,7 @@ class SqlScope:
     # ------------------------------------------------------------------ names in expressions
 
     def _expr_token(self, toks: list[_Tok], i: int, f: _Frame, region: str,
-                    veto: Callable[[_Tok, str, str], None]) -> None:
+                    veto: Callable[[_Tok, str, str], None], safe: bool) -> None:
         t = toks[i]
         if t.kind not in "wq" or not f.env_ok:
             return
@@ -638,7 +654,7 @@ class SqlScope:
         if prev is not None and prev.up == "." and i >= 2:
             self._qualified(toks, i, f, nxt, veto)
             return
-        if t.kind == "w" and t.up in self._kw:
+        if not safe or (t.kind == "w" and t.up in self._kw):
             return
         if nxt is None or nxt.up in (".", "("):
             return
@@ -678,14 +694,14 @@ class SqlScope:
             return
         if any(it.cols is None for it in f.items) or name in f.names:
             return
-        a = _outer(f)
+        a = f.outer
         while a is not None:
             if a.close is None or not a.env_ok:
                 return
             for it in a.items:
                 if it.cols is None or name in it.cols:
                     return
-            a = a.parent
+            a = a.outer
         where = ", ".join(it.alias for it in f.items) or "this query"
         veto(t, f"column '{t.val}' does not exist in {where}", "schema.unknown_column")
 
@@ -695,26 +711,26 @@ class SqlScope:
                 return it
         if f.close is None:
             return _UNKNOWN
-        a = _outer(f)
+        a = f.outer
         while a is not None:
             if a.close is None or not a.env_ok:
                 return _UNKNOWN
             for it in a.items:
                 if it.alias == alias:
                     return it
-            a = a.parent
+            a = a.outer
         return _MISSING
 
     def _visible_aliases(self, f: _Frame) -> list[str] | None:
         if f.close is None:
             return None
         out = [it.alias for it in f.items]
-        a = _outer(f)
+        a = f.outer
         while a is not None:
             if a.close is None or not a.env_ok:
                 return None
             out += [it.alias for it in a.items]
-            a = a.parent
+            a = a.outer
         return out
 
     def _qualified(self, toks: list[_Tok], i: int, f: _Frame, nxt: _Tok | None,
@@ -757,11 +773,6 @@ class SqlScope:
              f"no column of '{q.val}' starts with '{t.val}'", "schema.unknown_column")
 
 
-def _outer(f: _Frame) -> _Frame | None:
-    """The SELECT a correlated name may reach: none from a set operation's later branch (as sqlglot scopes it)."""
-    return None if f.branch else f.parent
-
-
 def _no_column(name: str, qualifier: str, source: _Item) -> str:
     table = f" (table {source.name})" if source.name and source.name != qualifier else ""
     return f"column '{name}' does not exist in '{qualifier}'{table}"
@@ -786,9 +797,9 @@ def _settled(frames: Iterable[_Frame], pos: int, cut: int, local: bool) -> bool:
         return False
     if local:
         return True
-    a = inner.parent
+    a = inner.outer
     while a is not None:
         if a.close is None or a.close > cut:
             return False
-        a = a.parent
+        a = a.outer
     return True
