@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--configs", default="raw,constrained,repair")
+    ap.add_argument("--configs", default="raw,constrained,constrained+scope,constrained+scope+backtrack,repair")
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated: {', '.join(SUITES)}")
     ap.add_argument("--readme-only", action="store_true", help="only rewrite the README table from the summaries")

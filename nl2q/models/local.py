@@ -161,6 +161,7 @@ class Decoding:
         self.ends: list[int] = []  # decoded length of the output after each token
         self.margins: list[float] = []  # how far the chosen token led the runner-up; inf where forced
         self.bans: dict[int, set[int]] = {}
+        self.complete: list[int] = []  # output lengths at which the grammar accepted
         self.fed = 0
         self.cache = growing_cache(lm.model.config)
         self.rng = torch.Generator().manual_seed(sampling.seed)
@@ -185,6 +186,8 @@ class Decoding:
             while True:
                 if len(self.tokens) >= self.limit:
                     g.finish = "length"
+                    if self._cut_to_complete():
+                        g.finish, g.closed_early = "grammar_end", True
                     break
                 choice = self._choose(len(self.tokens))
                 if isinstance(choice, Veto):
@@ -216,9 +219,8 @@ class Decoding:
                     g.forced_tokens += len(forced)
                 if self.guide is not None:
                     loop = _loop_start(self.tokens)
-                    if loop is not None and g.loops < _MAX_LOOPS and self._budget():
+                    if loop is not None and g.loops < _MAX_LOOPS:
                         g.loops += 1
-                        g.backtracks += 1
                         g.steering.append(f"loop: back to token {loop}")
                         self._back_to(loop)
                         continue
@@ -307,6 +309,8 @@ class Decoding:
             self.margins.append(margin if margin is not None else self._pending_margin)
         text = self._text()
         self.ends.extend([len(text)] * len(ids))
+        if self.guide is not None and self.matcher is not None and self.matcher.is_accepting():
+            self.complete.append(len(self.tokens))
 
     def _forced(self) -> list[int] | None:
         if not self.lm.fast_forward or self.matcher is None or self.matcher.is_stopped():
@@ -359,6 +363,19 @@ class Decoding:
         self._back_to(free[-1])
         return True
 
+    def _cut_to_complete(self) -> bool:
+        """Out of tokens before the grammar accepts: keep the longest prefix it accepted, if any (with a guide)."""
+        if self.guide is None or self.matcher is None or self.matcher.is_accepting():
+            return False
+        points = [i for i in self.complete if i <= len(self.tokens)]
+        if not points:
+            return False
+        pos = points[-1]
+        self.matcher.rollback(len(self.tokens) - pos)
+        del self.tokens[pos:], self.margins[pos:], self.ends[pos:]
+        self.g.steering.append(f"token limit: cut back to the complete output at token {pos}")
+        return True
+
     def _back_to(self, pos: int) -> None:
         """Keep ``tokens[:pos]``, ban ``tokens[pos]`` at ``pos``, and rewind the matcher and the cache to match."""
         if pos > self.fed:
@@ -367,6 +384,7 @@ class Decoding:
         if self.matcher is not None:
             self.matcher.rollback(len(self.tokens) - pos)
         del self.tokens[pos:], self.margins[pos:], self.ends[pos:]
+        self.complete = [i for i in self.complete if i <= pos]
         self.fed = min(self.fed, pos)
         truncate(self.cache, len(self.prompt) + self.fed)
         del self.scores[pos + 1:]
@@ -381,7 +399,7 @@ def _loop_start(tokens: list[int]) -> int | None:
     """Where a degenerate repetition began: the output ends with a block repeated back to back
     (twice for blocks of 6+ tokens, more for shorter ones). The index of the first repeat."""
     n = len(tokens)
-    for k in range(2, min(40, n // 2) + 1):
+    for k in range(2, min(64, n // 2) + 1):
         reps = max(2, -(-12 // k))
         if reps * k > n:
             continue
