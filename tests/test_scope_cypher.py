@@ -40,7 +40,7 @@ OPS = {
 }
 CYPHER = get_target("cypher")
 SETTINGS = dict(deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
                                        HealthCheck.function_scoped_fixture])
 
 
@@ -110,8 +110,8 @@ def judge(bound: CypherBound, text: str, raw: str | None = None) -> tuple[bool, 
     ("MATCH (s:Service) WITH s.name AS name WHERE s.tier > 1 RETURN name",
      "MATCH (s:Service) WITH s.name AS name WHERE s.", "s", "schema.unknown_variable"),
     # a comprehension's variable does not outlive it; UNION starts afresh
-    ("MATCH (s:Service) RETURN [x IN collect(s) | x.name] AS xs, x",
-     "MATCH (s:Service) RETURN [x IN collect(s) | x.name] AS xs, x ", "x", "schema.unknown_variable"),
+    ("MATCH (s:Service) RETURN [x IN collect(s) | x.name] AS xs, x.name",
+     "MATCH (s:Service) RETURN [x IN collect(s) | x.name] AS xs, x.", "x", "schema.unknown_variable"),
     ("MATCH (h:Host) RETURN h.hostname AS n UNION MATCH (s:Service) RETURN h.hostname AS n",
      "MATCH (h:Host) RETURN h.hostname AS n UNION MATCH (s:Service) RETURN h.", "h", "schema.unknown_variable"),
     # an EXISTS subquery binds nothing outside it
@@ -121,7 +121,7 @@ def judge(bound: CypherBound, text: str, raw: str | None = None) -> tuple[bool, 
     ("MATCH (s:Service)-[r:RUNS_ON]->(h:Host {hostname: r.since}) RETURN s",
      "MATCH (s:Service)-[r:RUNS_ON]->(h:Host {hostname: r.", "r", "schema.unknown_variable"),
     # labels and relationship types (the decode grammar already restricts them)
-    ("MATCH (x:Server) RETURN x", "MATCH (x:Se", "Se", "schema.unknown_label"),
+    ("MATCH (x:Server) RETURN x", "MATCH (x:Serve", "Serve", "schema.unknown_label"),
     ("MATCH (s:Service)-[:HOSTED_ON]->(h:Host) RETURN s", "MATCH (s:Service)-[:H", "H",
      "schema.unknown_relationship"),
 ])
@@ -155,6 +155,11 @@ def test_wrong_names_are_vetoed_at_the_earliest_prefix(ops, text, prefix, name, 
     "RETURN CASE WHEN h.cpu_count > 8 THEN 'big' ELSE 'small' END AS size ORDER BY size",
     "MATCH (s:Service) WITH s MATCH (s)-[:RUNS_ON]->(h) RETURN h.hostname, s.tier;",
     "MATCH (s:Service)\nWITH s, COUNT { (s)-[:DEPENDS_ON]->() } AS deps\nRETURN s.name, deps\nLIMIT 3",
+    # the checker sees through single-child nodes: each of these projections keeps s (or binds t to it)
+    "MATCH (s:Service) WITH [s] RETURN s.name",
+    "MATCH (s:Service) WITH EXISTS { (s) } RETURN s",
+    "MATCH (s:Service) WITH (s) RETURN s.name",
+    "MATCH (s:Service) WITH -s AS t RETURN t.name",
 ])
 def test_valid_queries_get_no_veto(ops, text):
     accepted, prefix, final = judge(ops, text)
@@ -197,8 +202,8 @@ def test_the_end_of_text_is_a_name_boundary_only_when_final(ops):
     "MATCH (s:Service) RETURN s.name AS n UNION RETURN n",
 ])
 def test_a_veto_on_a_complete_query_is_an_error_the_checker_reports(ops, text):
-    accepted, prefix, final = judge(ops, text)
-    assert not accepted and final is not None and prefix is not None
+    accepted, _, final = judge(ops, text)
+    assert not accepted and final is not None
 
 
 def test_scope_is_built_once_and_shared_between_threads(ops):
@@ -242,7 +247,7 @@ def grammar_for_sampling(bound: CypherBound, pooled: bool) -> str:
 
 @pytest.mark.parametrize("dialect", CYPHER.dialects())
 @pytest.mark.parametrize("pooled", [True, False])
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=25, **SETTINGS)
 @given(seed=st.integers(0, 2**32 - 1), data=st.data())
 def test_decode_grammar_sentences(dialect, pooled, seed, data):
     """Sentences the decoder could emit over random schemas: sound on the accepted ones, in agreement on the rest."""
@@ -254,23 +259,49 @@ def test_decode_grammar_sentences(dialect, pooled, seed, data):
         assert not accepted
 
 
-VARS = ["h", "s", "i", "r", "x"]
-PROPS = ["hostname", "cpu_count", "name", "tier", "title", "severity", "since", "critical", "`owner team`",
-         "cpus", "colour", "Name"]
+LABELS = {lab: sorted(props) for lab, props in OPS["nodes"].items()}
+TYPES = {t: sorted(spec["properties"]) for t, spec in OPS["relationships"].items()}
+WRONG = ["cpus", "colour", "Name", "host"]
 
 
 @st.composite
 def ops_queries(draw) -> str:
-    """Queries over OPS shaped like a model's: mostly right, sometimes a wrong variable or property."""
+    """Queries over OPS shaped like a model's: they mostly use what is bound, with the label's properties,
+    and sometimes a name that is not in scope or a property the label lacks."""
     pick = lambda xs: draw(st.sampled_from(xs))  # noqa: E731
+    chance = lambda p: draw(st.floats(0, 1)) < p  # noqa: E731
+    env: dict[str, tuple[str, list[str]]] = {}  # variable -> (kind, its properties; [] when unknown)
+    slip = pick([0.0, 0.0, 0.02, 0.1])  # how often a name is wrong
+
+    def key(props: list[str]) -> str:
+        every = sorted({k for ps in [*LABELS.values(), *TYPES.values()] for k in ps})
+        return pick(props) if props and not chance(slip) else pick(every if not chance(slip) else WRONG)
+
+    def name(k: str) -> str:
+        return f"`{k}`" if " " in k else k
 
     def node() -> str:
-        props = pick(["", "", " {hostname: 'a'}", " {name: $x}", " {tier: 1}"])
-        return f"({pick(VARS[:3] + ['x', ''])}{pick(['', ':Host', ':Service', ':Incident', ':Host:Service'])}{props})"
+        var = pick(["h", "s", "i", "x", "a", ""])
+        labels = pick([[], ["Host"], ["Service"], ["Incident"], ["Host", "Service"]])
+        props = [k for lab in labels for k in LABELS[lab]]
+        if var:
+            env[var] = ("node", props or (env.get(var, ("", []))[1] if not labels else props))
+        body = var + "".join(f":{lab}" for lab in labels)
+        if chance(0.25):
+            value = pick(["1", "'a'", "true"])
+            body += f" {{{name(key(props))}: {value}}}"
+        return f"({body})"
 
     def rel() -> str:
-        body = pick(["", "", "r", "r:RUNS_ON", ":AFFECTS", ":RUNS_ON|DEPENDS_ON", "r:DEPENDS_ON {critical: true}",
-                     ":RUNS_ON {since: s.name}", "*1..3"])
+        var = pick(["", "", "r"])
+        types = pick([[], ["RUNS_ON"], ["AFFECTS"], ["RUNS_ON", "DEPENDS_ON"]])
+        body = var + (":" + "|".join(types) if types else "")
+        if chance(0.1):
+            body += "*1..3"
+        elif chance(0.2):
+            body += f" {{{name(key([k for t in types for k in TYPES[t]]))}: 1}}"
+        if var:
+            env[var] = ("rel", [k for t in types for k in TYPES[t]])
         body = f"[{body}]" if body else ""
         return pick([f"-{body}->", f"<-{body}-", f"-{body}-"])
 
@@ -280,44 +311,73 @@ def ops_queries(draw) -> str:
             out += rel() + node()
         return out
 
-    def expr(depth: int = 0) -> str:
-        v, p = pick(VARS), pick(PROPS)
-        simple = [f"{v}.{p}", v, "1", "'x'", "null", f"{v}:Host", "count(*)", f"toLower({v}.{p})", "$x"]
-        if depth >= 2:
-            return pick(simple)
-        sub = lambda: expr(depth + 1)  # noqa: E731
-        return pick(simple + [
-            f"{sub()} = {sub()}", f"{sub()} IS NOT NULL", f"NOT {sub()}", f"{sub()} AND {sub()}",
-            f"size({sub()})", f"[y IN collect({v}) WHERE y.{p} > 1 | y.{pick(PROPS)}]", f"any(y IN {sub()} WHERE y > 1)",
-            f"CASE WHEN {sub()} THEN {sub()} ELSE 0 END", f"EXISTS {{ MATCH {pattern()} }}", f"{{key: {sub()}}}",
-            f"[{sub()}, {sub()}][0]", f"({sub()})", f"{sub()} STARTS WITH 'a'", f"{v}.{p} IN [1, 2]",
-        ])
+    def var() -> str:
+        return pick(sorted(env)) if env and not chance(slip) else pick(["q", "n", "host", "svc"])
 
-    def items() -> str:
-        out = []
+    def prop() -> str:
+        v = var()
+        kind, props = env.get(v, ("", []))
+        return f"{v}.{name(key(props if kind else []))}"
+
+    def expr(depth: int = 0) -> str:
+        simple = [prop, prop, prop, var, lambda: pick(["1", "'x'", "null", "count(*)"]),
+                  lambda: f"toLower({prop()})", lambda: f"{var()}:Host"]
+        if depth >= 1:
+            return pick(simple)()
+        sub = lambda: expr(depth + 1)  # noqa: E731
+        k = name(key([]))
+        return pick(simple + [
+            lambda: f"{sub()} = {sub()}", lambda: f"{sub()} IS NOT NULL", lambda: f"NOT {sub()}",
+            lambda: f"{sub()} AND {sub()} > 2", lambda: f"size({sub()})", lambda: f"{prop()} IN [1, 2]",
+            lambda: f"[y IN collect({var()}) WHERE y.{k} > 1 | y.{k}]", lambda: f"any(y IN [{sub()}] WHERE y > 1)",
+            lambda: f"CASE WHEN {sub()} THEN {sub()} ELSE 0 END", lambda: f"{{key: {sub()}}}",
+            lambda: f"EXISTS {{ MATCH ({var()})-->(z:Incident) WHERE z.severity > 1 }}", lambda: f"[{sub()}][0]",
+            lambda: f"({sub()})", lambda: f"{prop()} STARTS WITH 'a'", lambda: f"COUNT {{ ({var()})--() }}",
+        ])()
+
+    def projection(final: bool) -> str:
+        items, new = [], {}
         for _ in range(draw(st.integers(1, 3))):
-            out.append(pick([pick(VARS), f"{expr()} AS {pick(['a', 'b', 'n', 'h'])}", expr(1)]))
-        return ", ".join(out)
+            if env and chance(0.5):
+                v = var()
+                items.append(v)
+                if v in env:
+                    new[v] = env[v]
+            else:
+                alias = pick(["a", "b", "n", "total"])
+                items.append(f"{expr()} AS {alias}")
+                new[alias] = ("", [])
+        text = ", ".join(items)
+        if chance(0.3):  # ORDER BY sees the input and the projection
+            env.update(new)
+            text += f" ORDER BY {pick([expr, lambda: pick(sorted(new) or ['a'])])()}{pick(['', ' DESC'])}"
+        if chance(0.2):
+            text += " LIMIT 5"
+        env.clear()
+        env.update(new)
+        return text
 
     clauses = []
     for _ in range(draw(st.integers(1, 3))):
         kind = pick(["MATCH", "MATCH", "OPTIONAL MATCH", "WITH", "UNWIND"])
         if kind.endswith("MATCH"):
-            where = f" WHERE {expr()}" if draw(st.booleans()) else ""
-            clauses.append(f"{kind} {', '.join(pattern() for _ in range(draw(st.integers(1, 2))))}{where}")
+            text = f"{kind} {', '.join(pattern() for _ in range(draw(st.integers(1, 2))))}"
+            clauses.append(text + (f" WHERE {expr()}" if chance(0.5) else ""))
         elif kind == "WITH":
-            where = f" WHERE {expr()}" if draw(st.booleans()) else ""
-            clauses.append(f"WITH {pick(['', 'DISTINCT '])}{pick(['*', items()])}{where}")
+            text = "WITH " + ("*" if chance(0.15) else projection(False))
+            clauses.append(text + (f" WHERE {expr()}" if chance(0.3) else ""))
         else:
-            clauses.append(f"UNWIND {pick(['[1, 2]', expr()])} AS {pick(['k', 'x'])}")
-    tail = pick(["", f" ORDER BY {expr()} DESC", f" ORDER BY {pick(['a', 'n', 'b'])} LIMIT 3", " SKIP 1 LIMIT 5"])
-    query = "\n".join(clauses) + f"\nRETURN {pick(['', 'DISTINCT '])}{items()}{tail}"
-    if draw(st.integers(0, 5)) == 0:
-        query += f"\nUNION\nMATCH {pattern()} RETURN {items()}"
+            alias = pick(["k", "x"])
+            clauses.append(f"UNWIND {pick(['[1, 2]', 'range(1, 3)'])} AS {alias}")
+            env[alias] = ("", [])
+    query = "\n".join(clauses) + f"\nRETURN {projection(True)}"
+    if chance(0.15):
+        env.clear()
+        query += f"\nUNION\nMATCH {pattern()} RETURN {expr()} AS a"
     return query
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=100, **SETTINGS)
 @given(text=ops_queries())
 def test_realistic_queries(ops, text):
     accepted, prefix, final = judge(ops, text)
@@ -340,7 +400,9 @@ def _gold():
 
 
 def test_text2cypher_gold_queries_get_no_veto(capsys):
-    """Every prefix of every gold query the checker accepts passes (one in NL2Q_SCOPE_GOLD_STRIDE rows, 40 by default)."""
+    """Every prefix of every gold query the checker accepts passes.
+
+    One row in NL2Q_SCOPE_GOLD_STRIDE (40 by default; 1 checks all, ~10 minutes)."""
     gold = _gold()
     if gold is None:
         pytest.skip("text2cypher benchmark data not found (set NL2Q_BENCHMARKS)")
@@ -366,6 +428,7 @@ def test_text2cypher_gold_queries_get_no_veto(capsys):
         assert scope.check(row.cypher, final=True) is None, row.id
     assert checked > len(rows[::stride]) * 0.9
     seconds.sort()
+    median, p95 = seconds[len(seconds) // 2] * 1e6, seconds[int(len(seconds) * .95)] * 1e6
     with capsys.disabled():
         print(f"\ntext2cypher gold: {checked} accepted queries, {prefixes} prefixes, no veto; "
-              f"per call median {seconds[len(seconds) // 2] * 1e6:.0f} us, p95 {seconds[int(len(seconds) * .95)] * 1e6:.0f} us")
+              f"per call median {median:.0f} us, p95 {p95:.0f} us")

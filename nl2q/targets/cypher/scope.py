@@ -169,9 +169,12 @@ class CypherScope:
         if partial:
             if any(k.startswith(name) for k in known) or (postfix and self.dotted_functions):
                 raise _Stop()
-            raise _Stop(Veto(tok.start, tok.end, f"no property {where} starts with '{name}'", "schema.unknown_property"))
-        if name not in known:
-            raise _Stop(Veto(tok.start, tok.end, f"property '{name}' does not exist {where}", "schema.unknown_property"))
+            message = f"no property {where} starts with '{name}'"
+        elif name not in known:
+            message = f"property '{name}' does not exist {where}"
+        else:
+            return
+        raise _Stop(Veto(tok.start, tok.end, message, "schema.unknown_property"))
 
     def name_in(self, tok: _Tok, names: dict, what: str, code: str) -> str:
         """A label or relationship type: its name when the schema has it; a veto when it cannot become one."""
@@ -229,10 +232,10 @@ class _Reader:
 
     def take(self) -> _Tok:
         t = self.peek()
-        if t is _EOF or t.kind in ("ustr", "ubt"):
+        if t is _EOF or t.kind == "ustr":
             raise _Stop()
         self.i += 1
-        return t
+        return t  # an unterminated `name is returned: only name slots (labels, keys) accept it
 
     def expect(self, text: str) -> _Tok:
         t = self.take()
@@ -343,14 +346,14 @@ class _Reader:
 
     def item(self, start: int, end: int) -> tuple[str | None, str]:
         """Whether a projected expression is a bare variable to the checker: "bare" (exactly one name),
-        "maybe" (one name among brackets, minus signs, NOT, IS NULL, which its tree walk also sees
-        through) or None."""
+        "maybe" or None. The checker follows single-child nodes down its tree, and keywords and
+        brackets leave no node, so `(n)`, `-n`, `NOT n`, `n IS NULL`, `[n]`, even `EXISTS { (n) }` count
+        as n there: "maybe" is any expression with one name that is not a keyword (a superset)."""
         toks = self.toks[start:end]
         if len(toks) == 1 and toks[0].kind in ("id", "bt"):
             return "bare", toks[0].text
-        names = [t for t in toks if t.kind in ("id", "bt") and t.up not in ("NOT", "IS", "NULL")]
-        if len(names) == 1 and all(t is names[0] or t.text in ("(", ")", "-") or t.up in ("NOT", "IS", "NULL")
-                                   for t in toks):
+        names = [t for t in toks if t.kind == "bt" or t.kind == "id" and t.low not in _KEYWORDS]
+        if len(names) == 1:
             return "maybe", names[0].text
         return None, ""
 
