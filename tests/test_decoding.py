@@ -140,14 +140,21 @@ def test_guided_output_is_never_cut_off_by_the_token_limit(tokenizer):
 
 
 @pytest.mark.parametrize("tokens,start", [
-    ([1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7], 7),  # a 4-token block three times: back to the second
-    ([9, 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6], 7),  # a 6-token block twice
-    ([5] * 13, 3),  # one token over and over
-    ([1, 2, 1, 3, 1, 2, 1, 4], None),
-    ([7, 8, 9, 7, 8, 9], None),  # a short block only twice: a legitimate "a, b, a, b" stays
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 4, 5, 6, 7, 8, 9, 4, 5, 6, 7, 8, 9], 9),  # 6 tokens three times: cut at the second
+    ([9] + list(range(10, 19)) * 2, 10),  # a 9-token block twice
+    ([5] * 17, 3),  # one token over and over
+    ([1, 2, 1, 3, 1, 2, 1, 4, 1, 2, 1, 5, 1, 2, 1, 6], None),
+    ([7, 8, 9, 7, 8, 9, 7, 8, 9], None),  # a short block three times but under 16 tokens: "a, b, a, b" stays
 ])
 def test_loop_start(tokens, start):
     assert _loop_start(tokens) == start
+
+
+def test_loops_are_seen_through_numbers(tokenizer):
+    lm = _model(tokenizer)
+    counting = tokenizer(", ".join(f"age{i}.Age" for i in range(1, 9)), add_special_tokens=False).input_ids
+    assert _loop_start(counting) is None
+    assert _loop_start(lm.shapes(counting)) is not None
 
 
 def test_unsteered_backends_take_a_guide_and_ignore_it():

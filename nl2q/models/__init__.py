@@ -50,7 +50,7 @@ class Guide:
     scope: Scope | None = None
     finish: Callable[[str], Veto | None] | None = None
     fenced: bool = True
-    max_backtracks: int = 8
+    max_backtracks: int = 16
     label: str = ""  # what the steering depends on beyond the request, for caches keyed by request
 
     def body(self, text: str) -> tuple[str, bool]:

@@ -11,6 +11,7 @@ is cut off. Tokens the grammar forces are appended several to one forward pass.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -72,6 +73,38 @@ class TransformersModel(Model):
         self._lltok = None
         self._tokenizer_lock = threading.Lock()
         self.eos_ids = self.eos_of(self.tokenizer)
+        self._shapes: dict[int, int] = {}
+        self._closing: Any = None
+
+    def shapes(self, ids: list[int]) -> list[int]:
+        """Each token's text with digits made alike, as a small integer: what loop detection compares."""
+        out = []
+        for i in ids:
+            shape = self._shapes.get(i)
+            if shape is None:
+                piece = self.tokenizer.convert_ids_to_tokens(i) or ""
+                shape = self._shapes[i] = hash(re.sub(r"[0-9]", "0", piece))
+            out.append(shape)
+        return out
+
+    def closing_bias(self, vocab: int) -> Any:
+        """Scores that steer an output to its end when the budget runs low: tokens that open a bracket or
+        continue a list or an expression come last. (A bonus for closing brackets would fill string
+        literals with them.)"""
+        import torch
+
+        with self._tokenizer_lock:
+            if self._closing is None or self._closing.numel() != vocab:
+                pieces = self.tokenizer.convert_ids_to_tokens(list(range(min(vocab, len(self.tokenizer)))))
+                bias = torch.zeros(vocab)
+                for i, piece in enumerate(pieces):
+                    piece = piece or ""
+                    if any(c in piece for c in "([{,+-*/%|&=<>"):
+                        bias[i] = -20.0
+                    elif piece and not piece.replace("Ġ", " ").replace("Ċ", "\n").replace("ĉ", "\t").strip():
+                        bias[i] = -5.0  # whitespace alone only spends the budget
+                self._closing = bias
+            return self._closing
 
     @staticmethod
     def eos_of(tokenizer: Any) -> set[int]:
@@ -139,8 +172,8 @@ def _int8(model: Any) -> Any:
 
 
 _NEG = float("-inf")
-_MAX_TRIES = 64  # candidates judged at one position before it counts as a dead end
-_MAX_LOOPS = 4
+_MAX_TRIES = 512  # candidates judged at one position before it counts as a dead end
+_MAX_LOOPS = 8  # loop cuts per request; after that the output stops at its next complete point
 
 
 class Decoding:
@@ -162,12 +195,13 @@ class Decoding:
         self.margins: list[float] = []  # how far the chosen token led the runner-up; inf where forced
         self.bans: dict[int, set[int]] = {}
         self.complete: list[int] = []  # output lengths at which the grammar accepted
+        self.rescues = 0
         self.fed = 0
         self.cache = growing_cache(lm.model.config)
         self.rng = torch.Generator().manual_seed(sampling.seed)
         self.g = Generation(text="", finish="length", prompt_tokens=len(prompt), output_tokens=0, elapsed_ms=0.0,
                             constrained=matcher is not None)
-        self.reserve = max(4, limit // 16)  # with a guide, stop at an accepting point once this few tokens remain
+        self.reserve = max(4, limit // 4)  # with a guide: once this few tokens remain, steer to the end and stop there
         self._pending_margin = float("inf")
 
     # ------------------------------------------------------------------ the loop
@@ -185,9 +219,12 @@ class Decoding:
             g.prefill_ms = (time.perf_counter() - t0) * 1000
             while True:
                 if len(self.tokens) >= self.limit:
-                    g.finish = "length"
                     if self._cut_to_complete():
                         g.finish, g.closed_early = "grammar_end", True
+                        break
+                    if self._reopen():
+                        continue
+                    g.finish = "length"
                     break
                 choice = self._choose(len(self.tokens))
                 if isinstance(choice, Veto):
@@ -218,7 +255,7 @@ class Decoding:
                     self._append(forced, margin=float("inf"))
                     g.forced_tokens += len(forced)
                 if self.guide is not None:
-                    loop = _loop_start(self.tokens)
+                    loop = _loop_start(self.lm.shapes(self.tokens))
                     if loop is not None and g.loops < _MAX_LOOPS:
                         g.loops += 1
                         g.steering.append(f"loop: back to token {loop}")
@@ -272,29 +309,42 @@ class Decoding:
             t1 = time.perf_counter()
             scores = scores.masked_fill(~_allowed(self.matcher, scores.numel()), _NEG)
             self.g.mask_ms.append((time.perf_counter() - t1) * 1000)
-            if self.guide is not None and self.limit - pos <= self.reserve and self.matcher.is_accepting():
+            closing = self.guide is not None and (self.limit - pos <= self.reserve or self.g.loops >= _MAX_LOOPS
+                                                  or self.rescues > 0)
+            if closing and not self.matcher.is_accepting():
+                scores = scores + self.lm.closing_bias(scores.numel())
+            if closing and self.matcher.is_accepting():
                 eos = next(iter(sorted(self.lm.eos_ids)))
                 self.g.closed_early = True
                 return eos
         for t in self.bans.get(pos, ()):
             scores[t] = _NEG
-        scope = self.guide.scope if self.guide is not None and judge and self._budget() else None
-        before = len(self.guide.body(self._text())[0]) if scope is not None else 0
-        for _ in range(_MAX_TRIES):
+        scope = self.guide.scope if self.guide is not None and judge else None
+        if scope is None:
             if not bool(torch.isfinite(scores).any()):
                 return None
+            return self._chosen(_pick(scores, s, self.rng), scores)
+        can_go_back = self._budget()
+        unjudged = scores.clone()
+        before = len(self.guide.body(self._text())[0])
+        for _ in range(_MAX_TRIES):
+            if not bool(torch.isfinite(scores).any()):
+                break
             token = _pick(scores, s, self.rng)
-            if scope is None or token in self.lm.eos_ids:
+            if token in self.lm.eos_ids:
                 return self._chosen(token, scores)
             body, closed = self.guide.body(self.lm._decode(self.tokens + [token]))
             veto = scope.check(body, final=closed)
             if veto is None:
                 return self._chosen(token, scores)
             if veto.start >= 0 and veto.end <= before:
-                return veto  # the error is in text already written: go back to it
+                # the error is in text already written: go back to it, or, out of backtracks, let it stand
+                return veto if can_go_back else self._chosen(token, scores)
             scores[token] = _NEG
             self.g.vetoed += 1
-        return None
+        if can_go_back or not bool(torch.isfinite(unjudged).any()):
+            return None  # a dead end: the caller goes back a choice
+        return self._chosen(_pick(unjudged, s, self.rng), unjudged)  # out of backtracks: what the grammar allows
 
     def _chosen(self, token: int, scores: Any) -> int:
         import torch
@@ -376,6 +426,22 @@ class Decoding:
         self.g.steering.append(f"token limit: cut back to the complete output at token {pos}")
         return True
 
+    def _reopen(self) -> bool:
+        """Out of tokens inside a construct that never closed: go back to its opening bracket, ban it there,
+        and from then on steer to the end (with a guide; twice at most)."""
+        if self.guide is None or self.matcher is None or self.rescues >= 2:
+            return False
+        at = _first_unclosed(self._text())
+        if at is None:
+            return False
+        pos = next((i for i, end in enumerate(self.ends) if end > at), None)
+        if pos is None:
+            return False
+        self.rescues += 1
+        self.g.steering.append(f"token limit: back to the bracket left open at token {pos}")
+        self._back_to(pos)
+        return True
+
     def _back_to(self, pos: int) -> None:
         """Keep ``tokens[:pos]``, ban ``tokens[pos]`` at ``pos``, and rewind the matcher and the cache to match."""
         if pos > self.fed:
@@ -395,18 +461,42 @@ class Decoding:
         return self.lm._decode(self.tokens)
 
 
-def _loop_start(tokens: list[int]) -> int | None:
-    """Where a degenerate repetition began: the output ends with a block repeated back to back
-    (twice for blocks of 6+ tokens, more for shorter ones). The index of the first repeat."""
-    n = len(tokens)
+def _loop_start(shapes: list[int]) -> int | None:
+    """Where a degenerate repetition began, or None.
+
+    ``shapes`` are the output's tokens with digits made alike, so "1, 2, 3, ..." and
+    "age1, age2, ..." repeat too. A loop is a block repeated back to back: at least 16 tokens
+    in all, and three times unless the block is 8 tokens or longer. Returns where the first
+    repeat begins (the decoder cuts there and bans that token).
+    """
+    n = len(shapes)
     for k in range(2, min(64, n // 2) + 1):
-        reps = max(2, -(-12 // k))
+        reps = max(2 if k >= 8 else 3, -(-16 // k))
         if reps * k > n:
             continue
-        block = tokens[n - k:]
-        if all(tokens[n - (r + 1) * k: n - r * k] == block for r in range(1, reps)):
+        block = shapes[n - k:]
+        if all(shapes[n - (r + 1) * k: n - r * k] == block for r in range(1, reps)):
             return n - (reps - 1) * k
     return None
+
+
+def _first_unclosed(text: str) -> int | None:
+    """Offset of the outermost bracket left open in ``text`` (brackets inside quotes do not count)."""
+    stack: list[int] = []
+    quote = ""
+    for i, c in enumerate(text):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"`":
+            quote = c
+        elif c in "([{":
+            stack.append(i)
+        elif c in ")]}" and stack:
+            stack.pop()
+    return stack[0] if stack else None
+
+
 def _allowed(matcher: Any, vocab: int) -> Any:
     """The grammar's token mask as a boolean tensor over the model's vocabulary."""
     import torch
