@@ -148,3 +148,8 @@ def test_large_schema_prompt_shows_a_relevant_subset():
     text = bound.schema_text("Which services run on which host?")
     assert "(:Service)-[:RUNS_ON]->(:Host)" in text
     assert "Thing30" not in text and "most relevant" in text
+
+
+def test_a_relationship_variable_reused_as_a_node_is_judged_not_a_crash():
+    r = check_cypher("MATCH (a)-[d:DEPENDS_ON]->(b) MATCH (d) RETURN d.nope", OPS, NEO4J)
+    assert [x.code for x in r.diagnostics if x.is_error] == ["schema.unknown_property"]

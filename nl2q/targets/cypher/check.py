@@ -421,8 +421,9 @@ class _Checker:
 
     def property(self, tok: Token, owners: frozenset[str], kind: str) -> None:
         name = _name(tok)
+        table = self.schema.labels if kind == "node" else self.schema.rels
+        owners = frozenset(o for o in owners if o in table)  # a relationship's types on a variable reused as a node
         if owners:
-            table = self.schema.labels if kind == "node" else self.schema.rels
             known = {k for o in owners for k in table[o].properties}
             if name not in known:
                 owner = "|".join(sorted(owners))
