@@ -50,6 +50,7 @@ class Guide:
     scope: Scope | None = None
     finish: Callable[[str], Veto | None] | None = None
     fenced: bool = True
+    closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end (SQL: FROM; Cypher: RETURN)
     max_backtracks: int = 16
     label: str = ""  # what the steering depends on beyond the request, for caches keyed by request
 

@@ -74,7 +74,7 @@ class TransformersModel(Model):
         self._tokenizer_lock = threading.Lock()
         self.eos_ids = self.eos_of(self.tokenizer)
         self._shapes: dict[int, int] = {}
-        self._closing: Any = None
+        self._closing: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def shapes(self, ids: list[int]) -> list[int]:
         """Each token's text with digits made alike, as a small integer: what loop detection compares."""
@@ -87,24 +87,28 @@ class TransformersModel(Model):
             out.append(shape)
         return out
 
-    def closing_bias(self, vocab: int) -> Any:
-        """Scores that steer an output to its end when the budget runs low: tokens that open a bracket or
-        continue a list or an expression come last. (A bonus for closing brackets would fill string
-        literals with them.)"""
+    def closing_bias(self, vocab: int, closers: tuple[str, ...] = ()) -> Any:
+        """Scores that steer an output to its end when the budget runs low: the target's closing words
+        (``Guide.closers``: SQL's FROM, Cypher's RETURN) first; tokens that open a bracket or continue a
+        list, an expression or a path last. (A bonus for closing brackets would fill string literals.)"""
         import torch
 
         with self._tokenizer_lock:
-            if self._closing is None or self._closing.numel() != vocab:
+            key = (vocab, closers)
+            if key not in self._closing:
                 pieces = self.tokenizer.convert_ids_to_tokens(list(range(min(vocab, len(self.tokenizer)))))
                 bias = torch.zeros(vocab)
                 for i, piece in enumerate(pieces):
-                    piece = piece or ""
-                    if any(c in piece for c in "([{,+-*/%|&=<>"):
+                    text = (piece or "").replace("Ġ", " ").replace("Ċ", "\n").replace("ĉ", "\t")
+                    word = text.strip()
+                    if text[:1].isspace() and len(word) >= 3 and any(w.startswith(word) for w in closers):
+                        bias[i] = 10.0  # a closing word, or its first piece, at the start of a word
+                    elif any(c in text for c in "([{,.+-*/%|&=<>"):
                         bias[i] = -20.0
-                    elif piece and not piece.replace("Ġ", " ").replace("Ċ", "\n").replace("ĉ", "\t").strip():
+                    elif text and not text.strip():
                         bias[i] = -5.0  # whitespace alone only spends the budget
-                self._closing = bias
-            return self._closing
+                self._closing[key] = bias
+            return self._closing[key]
 
     @staticmethod
     def eos_of(tokenizer: Any) -> set[int]:
@@ -288,6 +292,7 @@ class Decoding:
         self.g.forward_passes += 1
         if prompt:
             self.scores = [last.float()]
+            self.vocab = last.numel()
             return
         self.fed += len(ids)
         del self.scores[self.fed - len(ids) + 1:]
@@ -299,7 +304,7 @@ class Decoding:
 
         s = self.s
         # positions fed together with the next one have no scores of their own: the grammar forced their token
-        scores = self.scores[pos].clone() if self.scores[pos] is not None else torch.zeros_like(self.scores[-1])
+        scores = self.scores[pos].clone() if self.scores[pos] is not None else torch.zeros(self.vocab)
         if s.repetition_penalty != 1.0 and self.tokens:
             seen = torch.tensor(sorted(set(self.tokens[:pos])))
             if len(seen):
@@ -312,7 +317,7 @@ class Decoding:
             closing = self.guide is not None and (self.limit - pos <= self.reserve or self.g.loops >= _MAX_LOOPS
                                                   or self.rescues > 0)
             if closing and not self.matcher.is_accepting():
-                scores = scores + self.lm.closing_bias(scores.numel())
+                scores = scores + self.lm.closing_bias(scores.numel(), self.guide.closers if self.guide else ())
             if closing and self.matcher.is_accepting():
                 eos = next(iter(sorted(self.lm.eos_ids)))
                 self.g.closed_early = True

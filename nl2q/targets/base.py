@@ -32,6 +32,7 @@ class TargetSpec:
     source_flag: str = ""  # the CLI flag that names a source for this target, e.g. "db"
     source_help: str = ""
     default_dialect: str = ""
+    closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end, preferred as the budget runs low
 
     @property
     def plural(self) -> str:

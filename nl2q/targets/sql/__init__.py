@@ -12,7 +12,7 @@ from .profile import SqlProfile
 from .schema import SqlSchema
 
 SQL = TargetSpec(name="sql", noun="query", nouns="queries", fence="sql", has_rows=True, source_flag="db",
-                source_help="DuckDB or SQLite database file", default_dialect="duckdb")
+                source_help="DuckDB or SQLite database file", default_dialect="duckdb", closers=("FROM",))
 
 
 class SqlBound(Bound):
