@@ -694,22 +694,8 @@ class _Reader:
             self.take()
             self.expect(")")
             return
-        if fn.low in _QUANTIFIERS and t.kind in ("id", "bt"):
-            if t.partial:
-                raise _Stop()
-            word = self.peek(1)
-            if word.kind == "id" and word.partial:
-                raise _Stop()
-            if self.kw(word) == "IN":
-                var = self.binder()
-                self.take()
-                self.expr(scope)
-                inner = {**scope, var: VALUE}
-                if self.kw(self.peek()) == "WHERE":
-                    self.take()
-                    self.expr(inner)
-                self.expect(")")
-                return
+        if fn.low in _QUANTIFIERS and t.kind in ("id", "bt") and self.comprehension(scope, ")", projection=False):
+            return
         while True:
             self.expr(scope)
             t = self.take()
@@ -717,6 +703,28 @@ class _Reader:
                 return
             if t.text != ",":
                 raise _Stop()
+
+    def comprehension(self, scope: dict[str, Binding], close: str, projection: bool) -> bool:
+        """``x IN list [WHERE cond] [| expr]`` up to ``close``, binding ``x`` inside; False if the words are not one."""
+        if self.peek().partial:
+            raise _Stop()
+        word = self.peek(1)
+        if word.kind == "id" and word.partial:
+            raise _Stop()
+        if self.kw(word) != "IN":
+            return False
+        var = self.binder()
+        self.take()
+        self.expr(scope)
+        inner = {**scope, var: VALUE}
+        if self.kw(self.peek()) == "WHERE":
+            self.take()
+            self.expr(inner)
+        if projection and self.peek().text == "|":
+            self.take()
+            self.expr(inner)
+        self.expect(close)
+        return True
 
     def list(self, scope: dict[str, Binding]) -> None:
         """After '[': a list, a list comprehension (binds its variable), or maybe a pattern comprehension."""
@@ -729,25 +737,9 @@ class _Reader:
             self.take()
             return
         if t.kind in ("id", "bt") and not (t.kind == "id" and t.low in _STRUCT):
-            if t.partial:
-                raise _Stop()
-            word = self.peek(1)
-            if word.kind == "id" and word.partial:
-                raise _Stop()
-            if self.kw(word) == "IN":
-                var = self.binder()
-                self.take()
-                self.expr(scope)
-                inner = {**scope, var: VALUE}
-                if self.kw(self.peek()) == "WHERE":
-                    self.take()
-                    self.expr(inner)
-                if self.peek().text == "|":
-                    self.take()
-                    self.expr(inner)
-                self.expect("]")
+            if self.comprehension(scope, "]", projection=True):
                 return
-            if word.text in ("=", "=~"):  # [p = (a)-->(b) | ...] or a comparison: not judged
+            if self.peek(1).text in ("=", "=~"):  # [p = (a)-->(b) | ...] or a comparison: not judged
                 self.skip_to(frozenset({"]"}))
                 self.take()
                 return
