@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nl2q.evaluate import SUMMARY_FILE, evaluate, format_table, markdown_table
+from nl2q.evaluate.report import versus_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results"
@@ -33,7 +34,7 @@ GRAPHS = ("movies", "northwind")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"
 README_COLUMNS = ("n", "valid", "exec acc", "exec acc (gold has rows)", "valid & right", "exact set", "rounds",
-                  "invalid→valid", "wrong→right", "p50 s", "p95 s")
+                  "invalid→valid", "wrong→right", "right→wrong", "truncated", "backtracks", "p50 s", "p95 s")
 
 
 def run_suite(key: str, args: argparse.Namespace) -> dict:
@@ -76,6 +77,8 @@ def readme_section() -> str:
             markdown_table(s, README_COLUMNS),
             "",
         ]
+        if versus_table(s):
+            parts += ["Each configuration against the previous one, item by item:", "", versus_table(s), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -39,7 +39,7 @@ def test_readme_table_is_rewritten_between_markers(baseline):
     baseline.update_readme()
     text = baseline.README.read_text()
     assert "stale table" not in text and text.startswith("# x\n\nbefore\n") and text.endswith(f"{baseline.END}\nafter\n")
-    assert "| `repair` | 200 | 62.5% | 5.0% | 3.0% | 4.0% | n/a | 1.50 | 7 | 1 | 2.5 | 9.0 |" in text
+    assert "| `repair` | 200 | 62.5% | 5.0% | 3.0% | 4.0% | n/a | 1.50 | 7 | 1 | 0 | n/a | n/a | 2.5 | 9.0 |" in text
     assert "(INCOMPLETE)" in text and "text2cypher:movies,northwind" in text and "spider" not in text
 
 

@@ -90,7 +90,10 @@ def _parse_configs(configs: str | Iterable[str]) -> list[str]:
 def _model_name(model: Any) -> str:
     if isinstance(model, Model):
         return model.name
-    return str(model or DEFAULT_MODEL)
+    from ..models import PROVIDERS, local_name
+
+    spec = str(model or DEFAULT_MODEL)
+    return spec if spec.partition(":")[0] in PROVIDERS else local_name(spec)
 
 
 def _earlier_runs(path: Path) -> list[dict[str, Any]]:

@@ -171,6 +171,15 @@ _LOAD_LOCK = threading.Lock()
 WEIGHTS = ("int8", "exact")
 
 
+def local_name(spec: str | None) -> str:
+    """The name a local model spec loads under: ``NAME@weights``, the weights from ``$NL2Q_WEIGHTS`` when not given."""
+    import os
+
+    spec = spec or DEFAULT_MODEL
+    base, _, weights = spec.rpartition("@") if spec.rpartition("@")[2] in WEIGHTS else (spec, "", "")
+    return f"{base}@{weights or os.environ.get('NL2Q_WEIGHTS', 'int8')}"
+
+
 def _local(spec: str) -> Model:
     """``NAME`` or ``NAME@int8`` / ``NAME@exact``: the weights, else ``$NL2Q_WEIGHTS``, else int8.
 
