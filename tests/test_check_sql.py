@@ -166,3 +166,14 @@ def test_no_call_the_engine_runs_is_refused_by_the_policy(dialect):
         refused += [(call, d.message) for d in check_sql(query, SCHEMA, dialect).diagnostics if d.code == "policy.function"]
     assert ran > len(dialect.allowed_functions) // 2 and refused == []
     assert "policy.function" in codes("SELECT read_csv('/etc/passwd')", dialect) + codes("SELECT load_extension('x')", dialect)
+
+
+def test_normalise_survives_a_tree_sqlglot_cannot_render(ops_sqlite):
+    from nl2q.targets import get_target
+
+    bound = get_target("sql").bind(ops_sqlite)
+    try:
+        text = "CREATE TABLE t (a INTEGER, PRIMARY KEY (nope))"
+        assert bound.normalise(text) == text
+    finally:
+        bound.close()

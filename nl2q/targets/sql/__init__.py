@@ -59,9 +59,13 @@ class SqlBound(Bound):
         from .check import parse
 
         tree, diags = parse(text, self.dialect)
+        plain = " ".join(text.strip().rstrip(";").split())
         if tree is None or diags:
-            return " ".join(text.strip().rstrip(";").split())
-        return tree.sql(dialect=self.dialect.sqlglot)
+            return plain
+        try:
+            return tree.sql(dialect=self.dialect.sqlglot)
+        except Exception:  # sqlglot's generator can fail on trees its parser built (a CREATE naming no such column)
+            return plain
 
     def close(self) -> None:
         self.executor.close()
