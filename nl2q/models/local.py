@@ -207,6 +207,7 @@ class Decoding:
                             constrained=matcher is not None)
         self.reserve = max(4, limit // 4)  # with a guide: once this few tokens remain, steer to the end and stop there
         self._pending_margin = float("inf")
+        self._written = ""
 
     # ------------------------------------------------------------------ the loop
 
@@ -362,7 +363,7 @@ class Decoding:
         for t in ids:
             self.tokens.append(t)
             self.margins.append(margin if margin is not None else self._pending_margin)
-        text = self._text()
+        text = self._written = self.lm._decode(self.tokens)
         self.ends.extend([len(text)] * len(ids))
         if self.guide is not None and self.matcher is not None and self.matcher.is_accepting():
             self.complete.append(len(self.tokens))
@@ -397,7 +398,7 @@ class Decoding:
         if not self._budget() or not self.tokens:
             return False
         if veto.start < 0:
-            free = [i for i, m in enumerate(self.margins) if m != float("inf")]
+            free = self._free_choices()
             if not free:
                 return False
             pos = min(free, key=lambda i: self.margins[i])
@@ -408,9 +409,13 @@ class Decoding:
         self._back_to(pos)
         return True
 
+    def _free_choices(self) -> list[int]:
+        """Positions whose token the model chose (not the grammar's fast-forward): where going back can change something."""
+        return [i for i, m in enumerate(self.margins) if m != float("inf")]
+
     def _dead_end(self) -> bool:
         """Every token at this position is banned or vetoed: go back one free choice."""
-        free = [i for i, m in enumerate(self.margins) if m != float("inf")]
+        free = self._free_choices()
         if not free or not self._budget():
             return False
         self.g.backtracks += 1
@@ -428,6 +433,7 @@ class Decoding:
         pos = points[-1]
         self.matcher.rollback(len(self.tokens) - pos)
         del self.tokens[pos:], self.margins[pos:], self.ends[pos:]
+        self._written = self.lm._decode(self.tokens)
         self.g.steering.append(f"token limit: cut back to the complete output at token {pos}")
         return True
 
@@ -455,6 +461,7 @@ class Decoding:
         if self.matcher is not None:
             self.matcher.rollback(len(self.tokens) - pos)
         del self.tokens[pos:], self.margins[pos:], self.ends[pos:]
+        self._written = self.lm._decode(self.tokens)
         self.complete = [i for i in self.complete if i <= pos]
         self.fed = min(self.fed, pos)
         truncate(self.cache, len(self.prompt) + self.fed)
@@ -463,7 +470,8 @@ class Decoding:
         self.bans.setdefault(pos, set()).add(banned)
 
     def _text(self) -> str:
-        return self.lm._decode(self.tokens)
+        """The output so far, decoded once per change of ``tokens`` rather than once per look."""
+        return self._written
 
 
 def _loop_start(shapes: list[int]) -> int | None:
