@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from nl2q import Compiler
-    from nl2q.compiler import Stages
+    from nl2q.compiler import Stages, _Judge
     from nl2q.models import Sampling
     from nl2q.models.gguf import default_model_dir
     from nl2q.models.local import TransformersModel
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     scope_ms: list[float] = []
     for suite, bound, messages in work:
         stages = Stages.named("constrained+scope+backtrack")
-        guide = compiler._guide(bound, stages, set())
+        guide = compiler._guide(bound, stages, set(), _Judge(bound, compiler.policy, stages))
         if guide.scope is not None:
             timed = TimedScope(guide.scope)
             from dataclasses import replace

@@ -114,6 +114,7 @@ class Compiler:
         rounds: list[Round] = []
         failing: set[str] = set()
         second_look_used = False
+        judge = _Judge(bound, self.policy, stages)
         steer = constraint is not None and (stages.scope or stages.backtrack)
         if steer and not self.model.steers:
             notes.append(Diagnostic(Codes.DECODE_UNSTEERED, f"{self.model.name} does not steer its decoding: scope "
@@ -121,11 +122,11 @@ class Compiler:
                                     severity="info", stage="decode"))
             steer = False
         for index in range(max_repairs + 1 if stages.repair else 1):
-            guide = self._guide(bound, stages, failing) if steer else None
+            guide = self._guide(bound, stages, failing, judge) if steer else None
             attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
                              max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise, seed=index,
                              guide=guide)
-            round_ = self._finish_round(index, messages, attempt, bound, stages, constraint is not None)
+            round_ = self._finish_round(index, messages, attempt, judge, constraint is not None)
             rounds.append(round_)
             if round_.valid:
                 if not (_doubtful(round_) and stages.repair and stages.repair_on_empty and not second_look_used):
@@ -185,21 +186,25 @@ class Compiler:
                                     stage="decode"))
             return None
 
-    def _guide(self, bound: Bound, stages: Stages, failing: set[str]) -> Guide:
-        """Steering for one round: the target's scope, and a finish check that finds the first error with a span."""
+    def _guide(self, bound: Bound, stages: Stages, failing: set[str], judge: "_Judge") -> Guide:
+        """Steering for one round: the target's scope, and a finish check that runs the round's own checks
+        and dry run (shared with the round through ``judge``) and turns the first error into a veto."""
         finish = None
         if stages.backtrack:
-            policy = self.policy
 
             def finish(body: str) -> Veto | None:
                 query = body.strip()
                 if not query:
                     return None
                 offset = len(body) - len(body.lstrip())
-                for d in bound.check(query, policy).diagnostics:
-                    if d.is_error and d.start is not None:
+                verdict = judge(query)
+                errors = [d for d in verdict.diagnostics if d.is_error]
+                for d in errors:
+                    if d.start is not None and verdict.spans_output(d):
                         end = d.end if d.end is not None else d.start + 1
                         return Veto(offset + d.start, offset + end, d.message, d.code)
+                if errors:
+                    return Veto(-1, -1, errors[0].message, errors[0].code)
                 if bound.normalise(query) in failing:
                     return Veto(-1, -1, "the same output already failed", Codes.REPAIR_REPEATED)
                 return None
@@ -208,34 +213,68 @@ class Compiler:
         return Guide(scope=bound.scope() if stages.scope else None, finish=finish, fenced=bound.spec.fence is not None,
                      closers=bound.spec.closers, label=label)
 
-    def _finish_round(self, index: int, messages: list[dict[str, str]], attempt: Attempt, bound: Bound,
-                      stages: Stages, constrained: bool) -> Round:
+    def _finish_round(self, index: int, messages: list[dict[str, str]], attempt: Attempt, judge: "_Judge",
+                      constrained: bool) -> Round:
         gen, query, diags = attempt.generation, attempt.text, list(attempt.diagnostics)
-        t0 = time.perf_counter()
         dry: DryRun | None = None
-        writes = False
+        check_ms = 0.0
         if not any(d.is_error for d in diags):
-            if stages.check:
-                checked = bound.check(query, self.policy)
-                diags += checked.diagnostics
-                writes = checked.writes
-                if checked.rewritten and not any(d.is_error for d in diags):
-                    query = checked.rewritten  # what runs is checked again: only checked text ever runs
-                    again = bound.check(query, self.policy)
-                    diags += [d for d in again.diagnostics if d.is_error]
-                    writes = again.writes
-            check_ms = (time.perf_counter() - t0) * 1000
-            if stages.dry_run and not any(d.is_error for d in diags):
-                dry = bound.dry_run(query, self.policy, writes)
-                if dry is not None:
-                    diags += bound.outcome_diagnostics(dry)
-        else:
-            check_ms = (time.perf_counter() - t0) * 1000
+            verdict = judge(query)
+            query, dry, check_ms = verdict.query, verdict.dry, verdict.check_ms
+            diags += verdict.diagnostics
         return Round(index=index, kind="generate" if index == 0 else "repair", prompt=messages, raw_output=gen.text,
                      query=query, diagnostics=diags, finish=gen.finish, constrained=constrained,
                      prompt_tokens=gen.prompt_tokens, output_tokens=gen.output_tokens,
                      decode_ms=round(gen.elapsed_ms, 1), check_ms=round(check_ms, 3), dry_run=dry,
                      decoding=_decoding(gen))
+
+
+@dataclass
+class _Verdict:
+    output: str  # the text as decoded
+    query: str  # what runs: the checker's rewrite when it made one
+    diagnostics: list[Diagnostic]
+    dry: DryRun | None
+    check_ms: float
+
+    def spans_output(self, d: Diagnostic) -> bool:
+        """Whether ``d``'s span (on ``query``) marks the same text in the decoded output."""
+        end = d.end if d.end is not None else (d.start or 0) + 1
+        return d.start is not None and self.output[d.start:end] == self.query[d.start:end] != ""
+
+
+class _Judge:
+    """The checks and dry run of one output text, done once: the decoder's finish check and the round share them."""
+
+    def __init__(self, bound: Bound, policy: Policy, stages: Stages) -> None:
+        self.bound, self.policy, self.stages = bound, policy, stages
+        self.memo: dict[str, _Verdict] = {}
+
+    def __call__(self, output: str) -> _Verdict:
+        if output not in self.memo:
+            self.memo[output] = self._judge(output)
+        return self.memo[output]
+
+    def _judge(self, output: str) -> _Verdict:
+        bound, policy, stages = self.bound, self.policy, self.stages
+        t0 = time.perf_counter()
+        query, diags, writes = output, [], False
+        if stages.check:
+            checked = bound.check(query, policy)
+            diags += checked.diagnostics
+            writes = checked.writes
+            if checked.rewritten and not any(d.is_error for d in diags):
+                query = checked.rewritten  # what runs is checked again: only checked text ever runs
+                again = bound.check(query, policy)
+                diags += [d for d in again.diagnostics if d.is_error]
+                writes = again.writes
+        check_ms = (time.perf_counter() - t0) * 1000
+        dry = None
+        if stages.dry_run and not any(d.is_error for d in diags):
+            dry = bound.dry_run(query, policy, writes)
+            if dry is not None:
+                diags += bound.outcome_diagnostics(dry, query)
+        return _Verdict(output, query, diags, dry, check_ms)
 
 
 def _decoding(gen: Any) -> dict[str, Any]:

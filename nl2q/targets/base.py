@@ -17,7 +17,7 @@ from ..errors import DialectError
 from ..policy import Policy
 from ..profile import Profile, load_profile
 from ..resources import data_dir
-from ..types import Codes, Constraint, Diagnostic, DryRun, Scope
+from ..types import Codes, Constraint, Diagnostic, DryRun, Scope, position
 
 
 @dataclass(frozen=True)
@@ -98,16 +98,25 @@ class Bound(ABC):
         """A key under which two outputs are the same output. Exact text by default: case matters."""
         return text.strip()
 
-    def outcome_diagnostics(self, dry: DryRun) -> list[Diagnostic]:
-        """What a dry-run outcome deserves. Execute-stage warnings earn one more round of repair."""
+    def outcome_diagnostics(self, dry: DryRun, text: str = "") -> list[Diagnostic]:
+        """What a dry-run outcome of ``text`` deserves. Execute-stage warnings earn one more round of repair;
+        an engine error gets the span of what it names in ``text`` where :meth:`locate_error` finds it."""
         if not dry.ok:
+            span = self.locate_error(text, dry.error or "") if text else None
+            if span:
+                span["line"], span["col"] = position(text, span["start"])
             return [Diagnostic(Codes.EXECUTE_ERROR, f"{dry.engine} rejected the {self.spec.noun}: {dry.error}",
-                               hint=f"fix the part of the {self.spec.noun} the engine names", stage="execute")]
+                               hint=f"fix the part of the {self.spec.noun} the engine names", stage="execute",
+                               **(span or {}))]
         if self.spec.has_rows and dry.mode == "run" and self.has_data and dry.row_count == 0:
             return [Diagnostic(Codes.EXECUTE_EMPTY, f"the {self.spec.noun} ran but returned no rows",
                                severity="warning", hint="check literal values (spelling, case) and filters",
                                stage="execute")]
         return []
+
+    def locate_error(self, text: str, error: str) -> dict[str, int] | None:
+        """``{"start", "end"}`` of what an engine's error message names in ``text``; None when unknown."""
+        return None
 
     def close(self) -> None:
         pass
