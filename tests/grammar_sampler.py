@@ -64,7 +64,10 @@ class GrammarSampler:
             if isinstance(sym, Terminal):
                 pattern = self.terminals[sym.name]
                 if isinstance(pattern, PatternStr):
-                    out.append(pattern.value)
+                    value = pattern.value
+                    if "i" in pattern.flags:  # a case-insensitive literal: any casing is in the language
+                        value = draw(st.sampled_from([value, value.lower(), value.upper()]))
+                    out.append(value)
                 else:
                     out.append(draw(self.regexes[sym.name]))
             else:

@@ -177,3 +177,65 @@ def test_normalise_survives_a_tree_sqlglot_cannot_render(ops_sqlite):
         assert bound.normalise(text) == text
     finally:
         bound.close()
+
+
+# Queries on which the checker and the engines must agree: aggregates where no engine takes them,
+# and select-list aliases (SQLite reads none inside the select list; DuckDB reads earlier items').
+AGREEMENT = [
+    "SELECT MAX(SUM(cpu_count)) FROM hosts",
+    "SELECT COUNT(COUNT(*)) FROM hosts GROUP BY id",
+    "SELECT id FROM hosts WHERE COUNT(*) > 1",
+    "SELECT SUM(cpu_count) FROM hosts GROUP BY SUM(id)",
+    "SELECT h.id FROM hosts AS h JOIN hosts AS g ON MAX(h.id) = g.id",
+    "SELECT id FROM hosts GROUP BY id HAVING COUNT(*) > 1",
+    "SELECT id FROM hosts WHERE cpu_count > (SELECT AVG(cpu_count) FROM hosts)",
+    "SELECT MAX((SELECT SUM(cpu_count) FROM hosts)) FROM hosts",
+    "SELECT MAX(id, cpu_count) FROM hosts WHERE MIN(id, 3) > 1",
+    "SELECT SUM(COUNT(*)) OVER () FROM hosts GROUP BY id",
+    "SELECT cpu_count AS c, c + 1 FROM hosts",
+    "SELECT c + 1 AS c FROM hosts",
+    "SELECT DISTINCT (c) AS c FROM hosts",
+    "SELECT c AS d, cpu_count AS c FROM hosts",
+    "SELECT cpu_count AS c FROM hosts WHERE c > 1 ORDER BY c",
+    "SELECT SUM(cpu_count) AS total FROM hosts GROUP BY id ORDER BY total DESC",
+]
+
+
+@pytest.mark.parametrize("dialect", [DUCK, SQLITE], ids=["duckdb", "sqlite"])
+@pytest.mark.parametrize("query", AGREEMENT)
+def test_checker_agrees_with_the_engine_on_aggregates_and_aliases(dialect, query):
+    con = _engine(dialect)
+    try:
+        con.execute(query).fetchall()
+        runs = True
+    except Exception:  # noqa: BLE001 - the engine refuses: the checker must too
+        runs = False
+    errors = [d for d in check_sql(query, SCHEMA, dialect).diagnostics if d.is_error]
+    assert (not errors) == runs, (query, errors)
+    for d in errors:
+        assert d.start is not None and d.line == 1, d  # a span the decoder can go back to
+
+
+@pytest.mark.parametrize("dialect", [DUCK, SQLITE], ids=["duckdb", "sqlite"])
+@pytest.mark.parametrize("query, named", [
+    ("SELECT substr(hostname) FROM hosts", "substr"),
+    ("SELECT id FROM hosts WHERE length(hostname, 2) > 1", "length"),
+    ("SELECT nope FROM hosts", "nope"),
+    ("SELECT h.nope FROM hosts AS h", "nope"),
+    ("SELECT h.id FROM hosts AS h, hosts AS g WHERE id = 1", "id"),
+    ("SELECT id FROM hostz", "hostz"),
+])
+def test_engine_errors_are_located_in_the_query(dialect, query, named):
+    """What the engine's message names gets a span: the decoder's finish check goes back there."""
+    from nl2q.targets import get_target
+
+    bound = get_target("sql").bind({"hosts": {"id": "INTEGER", "hostname": "VARCHAR"}}, dialect.name)
+    try:
+        dry = bound.dry_run(query, Policy(), False)
+        assert not dry.ok
+        [d] = bound.outcome_diagnostics(dry, query)
+        assert d.start is not None, dry.error
+        assert query[d.start:d.end].lower() == named.lower() and d.line == 1 and d.col == d.start + 1
+        assert bound.locate_error(query, "something else went wrong") is None
+    finally:
+        bound.close()

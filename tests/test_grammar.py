@@ -38,7 +38,7 @@ def test_keywords_cannot_glue_to_names():
 
 def test_base_grammar_is_data_with_generated_slots():
     text = base_grammar("sql")
-    for slot in ("table_name", "column_name", "qualified_column", "function_name", "type_name", "dialect_atom"):
+    for slot in ("table_name", "column_name", "qualified_column", "function_call", "type_name", "dialect_atom"):
         assert slot in text
         assert f"\n{slot}:" not in text  # defined only at run time
 
@@ -64,3 +64,71 @@ def test_constrained_model_outputs_parse(tiny_model, schema, dialect, seed):
         assert sql.conformance().foreign_names(bound, query) == [], query
     finally:
         bound.close()
+
+
+def _engine_takes(dialect: str, call: str) -> bool:
+    if dialect == "sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(":memory:")
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+    con.execute("CREATE TABLE t (a VARCHAR)")
+    try:
+        con.execute(f"SELECT {call} FROM t").fetchall()
+        return True
+    except Exception:  # noqa: BLE001 - the engine refuses the call
+        return False
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_calls_have_the_arity_their_engine_takes(dialect):
+    """The grammar writes a call only with as many arguments as the profile declares, and the engine
+    refuses every call outside that range (SQLite, which checks arity alone, takes every call inside it)."""
+    from lark import Lark
+    from lark.exceptions import LarkError
+
+    d = get_dialect(dialect)
+    parser = Lark(specialise_sql(from_mapping({"t": {"a": "VARCHAR"}}), d), parser="earley")
+    assert d.arity, "the profile declares arities"
+    for f in d.functions:
+        least, most = d.arguments(f)
+        for n in range(0, 6):
+            call = f"{f}({', '.join(['a'] * n)})"
+            inside = n >= max(least, 1) and (most is None or n <= most)
+            try:
+                parser.parse(f"SELECT {call} FROM t")
+                parsed = True
+            except LarkError:
+                parsed = False
+            assert parsed == inside, call
+            if not inside and n > 0:
+                assert not _engine_takes(dialect, call), f"{dialect} takes {call}: widen its arity"
+            if inside and dialect == "sqlite":
+                assert _engine_takes(dialect, call), f"sqlite refuses {call}: narrow its arity"
+
+
+def test_arity_must_name_a_listed_function_in_a_known_form():
+    from dataclasses import replace
+
+    from nl2q.errors import DialectError
+
+    d = get_dialect("sqlite")
+    with pytest.raises(DialectError, match="NOPE"):
+        replace(d, arity={**d.arity, "NOPE": "1"})
+    with pytest.raises(DialectError, match="N-M"):
+        replace(d, arity={**d.arity, "ABS": "one"})
+
+
+def test_bare_table_names_match_in_any_case_where_the_engine_folds_them():
+    from lark import Lark
+    from lark.exceptions import LarkError
+
+    schema = from_mapping({"Singer": {"Name": "VARCHAR"}, "select": {"id": "INTEGER"}})
+    parser = Lark(specialise_sql(schema, get_dialect("sqlite")), parser="earley")
+    for q in ["SELECT Name FROM Singer", "SELECT Name FROM singer", "SELECT SINGER.Name FROM SINGER", 'SELECT id FROM "select"']:
+        parser.parse(q)
+    with pytest.raises(LarkError):
+        parser.parse('SELECT id FROM "SELECT"')  # a quoted name is exact

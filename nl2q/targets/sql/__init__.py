@@ -45,6 +45,11 @@ class SqlBound(Bound):
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun:
         return self.executor.run(text, policy, writes=writes)
 
+    def locate_error(self, text: str, error: str) -> dict[str, int] | None:
+        from .check import locate_engine_error
+
+        return locate_engine_error(text, error, self.dialect)
+
     def scope(self) -> Scope | None:
         """The incremental scope checker for decoding (:class:`~nl2q.types.Scope`), built once and shared."""
         found = self.__dict__.get("_scope")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import string
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -76,16 +77,17 @@ def _check(text: str, schema: SqlSchema, dialect: SqlProfile, policy: Policy, di
         return SqlCheck(tree, _with_positions(diags, text))
     diags += check_growth(tree)
     diags += check_tables(tree, schema, dialect)
-    diags += _advisory(check_names, tree, schema)
+    diags += check_aggregates(tree, text)
+    diags += _advisory(check_names, tree, schema, lateral=dialect.lateral_aliases)
     diags += _advisory(check_types, tree, schema)
     return SqlCheck(tree, _with_positions(diags, text))
 
 
-def _advisory(check: Any, tree: exp.Expression, schema: SqlSchema) -> list[Diagnostic]:
+def _advisory(check: Any, tree: exp.Expression, schema: SqlSchema, **options: Any) -> list[Diagnostic]:
     """Column and type checks help repair; where sqlglot cannot scope a tree they are skipped, with a
     warning, instead of crashing. The refusals (policy, tables) never go through here."""
     try:
-        return check(tree, schema)
+        return check(tree, schema, **options)
     except RecursionError:
         raise
     except Exception as e:  # noqa: BLE001 - sqlglot's scope asserts on trees it does not model
@@ -392,6 +394,108 @@ def check_tables(tree: exp.Expression, schema: SqlSchema, dialect: SqlProfile) -
     return diags
 
 
+# ------------------------------------------------------------------ engine errors
+
+# What SQLite and DuckDB name in their errors: a column, a table or a function, and how they quote it.
+_ENGINE_NAMES = (
+    (exp.Column, re.compile(r"no such column: (?:(\w+)\.)?(\w+)|ambiguous column name: (?:(\w+)\.)?(\w+)"
+                            r"|Referenced column \"()(\w+)\" not found|Table \"(\w+)\" does not have a column named \"(\w+)\""
+                            r"|Ambiguous reference to column name \"()(\w+)\"")),
+    (exp.Table, re.compile(r"no such table: ()(\w+)|Table with name ()(\w+) does not exist")),
+    (exp.Func, re.compile(r"(?:function|aggregate:?(?: function)?) ()(\w+)\(\)|argument types '()(\w+)\(")),
+)
+
+
+def locate_engine_error(text: str, error: str, dialect: SqlProfile) -> dict[str, int] | None:
+    """The span of the column, table or function an engine's error message names, found in the parsed
+    tree (first occurrence); None when the message names nothing or the tree has no such node."""
+    try:
+        tree, syntax = parse(text, dialect)
+    except RecursionError:
+        return None
+    if tree is None or syntax:
+        return None
+    for kind, pattern in _ENGINE_NAMES:
+        m = pattern.search(error)
+        if m is None:
+            continue
+        groups = [g for g in m.groups()]
+        pairs = [(groups[i], groups[i + 1]) for i in range(0, len(groups), 2) if groups[i + 1]]
+        if not pairs:
+            continue
+        qualifier, name = pairs[0]
+        for node in tree.find_all(kind):
+            if kind is exp.Func:
+                if not isinstance(node, exp.Func) or name.upper() not in (
+                        function_name(node, dialect), node.sql_name().upper(), *type(node).sql_names()):
+                    continue
+                span = _at(node)
+            else:
+                if fold(node.name) != fold(name) or (qualifier and fold(node.text("table")) != fold(qualifier)):
+                    continue
+                span = _at(node, node.this)
+            if span:
+                return span
+    return None
+
+
+# ------------------------------------------------------------------ aggregates
+
+_AGGREGATE_PLACES = {
+    "where": ("in WHERE, which filters rows before any grouping",
+              "filter groups with HAVING after GROUP BY, or compare with a subquery: WHERE x > (SELECT AVG(x) FROM t)"),
+    "group": ("in GROUP BY, which groups by values of rows", "group by columns; aggregate in the select list"),
+    "joins": ("in a JOIN condition, which pairs rows before any grouping", "join on columns; aggregate afterwards"),
+}
+
+
+def _is_aggregate(node: exp.Expression) -> bool:
+    """An aggregate call; MIN(a, b) and MAX(a, b) with several arguments are scalar functions, and a call
+    with OVER is a window function."""
+    return (isinstance(node, exp.AggFunc) and not (isinstance(node, (exp.Min, exp.Max)) and node.expressions)
+            and not isinstance(node.parent, exp.Window))
+
+
+def _call_span(node: exp.Func, text: str) -> dict[str, Any]:
+    """The span of a call's name; where sqlglot kept no position for it (a call in JOIN .. ON), the
+    name as written just before its first positioned argument."""
+    span = _at(node)
+    if span or not text:
+        return span
+    starts = [n.meta["start"] for n in node.walk() if "start" in (n.meta or {})]
+    if not starts:
+        return {}
+    name = node.sql_name().upper()
+    at = text.upper().rfind(name, 0, min(starts))
+    return {"start": at, "end": at + len(name)} if at >= 0 else {}
+
+
+def check_aggregates(tree: exp.Expression, text: str = "") -> list[Diagnostic]:
+    """Aggregates where no engine takes them: inside another aggregate (of the same query), in WHERE,
+    GROUP BY or a JOIN condition. A subquery or a window starts afresh: ``SUM(COUNT(*)) OVER ()`` is fine."""
+    diags: list[Diagnostic] = []
+    for agg in tree.find_all(exp.AggFunc):
+        if not _is_aggregate(agg):
+            continue
+        name = agg.sql_name().upper()
+        child, node = agg, agg.parent
+        while node is not None and not isinstance(node, (exp.Query, exp.Subquery, exp.Window)):
+            if _is_aggregate(node):
+                outer = node.sql_name().upper()
+                diags.append(Diagnostic(
+                    "semantic.aggregate", f"aggregate {name}() inside aggregate {outer}(): aggregates do not nest",
+                    hint=f"aggregate once, or aggregate a subquery's result: SELECT {outer}(v) FROM "
+                         f"(SELECT {name}(...) AS v FROM ... GROUP BY ...)", **_call_span(agg, text)))
+                break
+            child, node = node, node.parent
+        else:
+            if isinstance(node, exp.Select) and child.arg_key in _AGGREGATE_PLACES:
+                where, hint = _AGGREGATE_PLACES[child.arg_key]
+                diags.append(Diagnostic("semantic.aggregate", f"aggregate {name}() {where}", hint=hint,
+                                        **_call_span(agg, text)))
+    return diags
+
+
 # ------------------------------------------------------------------ names
 
 
@@ -442,7 +546,7 @@ def _visible(scope: Scope) -> list[tuple[str, Any]]:
     return out
 
 
-def check_names(tree: exp.Expression, schema: SqlSchema) -> list[Diagnostic]:
+def check_names(tree: exp.Expression, schema: SqlSchema, lateral: bool = False) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     try:
         scopes = traverse_scope(tree)
@@ -451,11 +555,25 @@ def check_names(tree: exp.Expression, schema: SqlSchema) -> list[Diagnostic]:
     except Exception as e:  # sqlglot cannot scope some exotic trees
         return [Diagnostic("check.skipped", f"name resolution skipped: {e}", severity="warning")]
     for scope in scopes:
-        diags += _check_columns(scope, schema)
+        diags += _check_columns(scope, schema, lateral)
     return diags
 
 
-def _check_columns(scope: Scope, schema: SqlSchema) -> list[Diagnostic]:
+def _alias_visible(col: exp.Column, select: exp.Expression, lateral: bool) -> bool:
+    """Whether a select-list alias named like ``col`` can be what it means: anywhere after the select
+    list; inside it only where the engine reads earlier items' aliases (``lateral``), never its own."""
+    node: exp.Expression = col
+    while node.parent is not None and node.parent is not select:
+        node = node.parent
+    if node.parent is None or node.arg_key != "expressions":
+        return True
+    if not lateral:
+        return False
+    earlier = select.expressions[: node.index or 0]
+    return any(s.alias and s.alias.lower() == col.name.lower() for s in earlier)
+
+
+def _check_columns(scope: Scope, schema: SqlSchema, lateral: bool = False) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     visible = _visible(scope)
     local = _selected(scope)
@@ -493,7 +611,8 @@ def _check_columns(scope: Scope, schema: SqlSchema) -> list[Diagnostic]:
             diags.append(Diagnostic("schema.ambiguous_column", f"column '{name}' is ambiguous: it is in {', '.join(owners_local)}",
                                     hint=f"qualify it, e.g. {owners_local[0]}.{name}", **_at(col, col.this)))
             continue
-        if owners_local or unknown_local or name.lower() in select_aliases:
+        if owners_local or unknown_local or (name.lower() in select_aliases
+                                              and _alias_visible(col, scope.expression, lateral)):
             continue
         outer = [a for a, src in visible if (sc := _source_columns(schema, src)) and any(c.lower() == name.lower() for c in sc)]
         if outer:

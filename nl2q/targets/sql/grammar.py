@@ -58,20 +58,60 @@ def alias_terminals(dialect: SqlProfile) -> tuple[str, ...]:
     )
 
 
+@cache
+def folds_table_names(dialect: SqlProfile) -> bool:
+    """Whether the engine resolves an unquoted table name whatever its case (SQLite, DuckDB, Postgres)."""
+    from sqlglot.dialects.dialect import Dialect as SqlglotDialect, NormalizationStrategy
+
+    strategy = SqlglotDialect.get_or_raise(dialect.sqlglot or "").NORMALIZATION_STRATEGY
+    return strategy not in (NormalizationStrategy.CASE_SENSITIVE, NormalizationStrategy.CASE_INSENSITIVE_EXCEPT_TABLES)
+
+
+def _arguments(least: int, most: int | None) -> str:
+    """Lark for ``least`` to ``most`` comma-separated expressions."""
+    out = " _COMMA ".join(["expr"] * least)
+    if most is None:
+        return (out + " (_COMMA expr)*" if out else "(expr (_COMMA expr)*)?").strip()
+    optional = ""
+    for _ in range(most - least):
+        optional = f"(_COMMA expr{(' ' + optional) if optional else ''})?"
+    if not out:
+        return f"(expr{(' ' + optional) if optional else ''})?" if most else ""
+    return f"{out} {optional}".strip()
+
+
+def function_calls(dialect: SqlProfile) -> str:
+    """The ``function_call`` rule: each function with the number of arguments its engine takes."""
+    groups: dict[tuple[int, int | None], list[str]] = {}
+    for f in dialect.functions:
+        groups.setdefault(dialect.arguments(f), []).append(lark_literal(f))
+    return "function_call: " + " | ".join(
+        f"({alternatives(names)}) _LP {_arguments(*spec)} _RP".replace("_LP  _RP", "_LP _RP") for spec, names in groups.items())
+
+
 def specialise_sql(schema: SqlSchema, dialect: SqlProfile) -> str:
-    """``grammars/sql.lark`` bound to one schema and one dialect."""
+    """``grammars/sql.lark`` bound to one schema and one dialect.
+
+    Bare table names match in any case where the engine folds them, so a model that writes
+    ``singer`` for ``Singer`` names the table rather than wandering into a CTE name.
+    """
+    any_case = "i" if folds_table_names(dialect) else ""
 
     def lit(name: str) -> str:
         return lark_literal(sql_identifier(name, dialect))
 
+    def table(name: str) -> str:
+        spelt = sql_identifier(name, dialect)
+        return lark_literal(spelt) + (any_case if spelt == name else "")
+
     rules = [
-        "table_name: " + alternatives(lit(t) for t in schema.tables),
+        "table_name: " + alternatives(table(t) for t in schema.tables),
         "column_name: " + alternatives(lit(c) for c in schema.column_names()),
         "qualified_column: "
         + alternatives(
-            f'{lit(t.name)} "." ({alternatives(lit(c) for c in t.columns)})' for t in schema.tables.values() if t.columns
+            f'{table(t.name)} "." ({alternatives(lit(c) for c in t.columns)})' for t in schema.tables.values() if t.columns
         ),
-        "function_name: " + alternatives(lark_literal(f) for f in dialect.functions),
+        function_calls(dialect),
         "nullary_function: " + alternatives(lark_literal(f) for f in dialect.nullary_functions),
         "type_name: " + alternatives(lark_literal(t) for t in dialect.types),
         "dialect_atom: " + (dialect.atoms or '"CURRENT_TIMESTAMP"'),

@@ -328,7 +328,7 @@ class SqlScope:
         names: list[tuple[int, int, str, str, bool]] = []
         try:
             for scope in traverse_scope(tree):
-                diags = _check_columns(scope, self.schema)
+                diags = _check_columns(scope, self.schema, self.dialect.lateral_aliases)
                 if not diags:
                     continue
                 local = {alias.lower() for alias, _ in _selected(scope)}
