@@ -122,21 +122,41 @@ def test_a_scope_veto_masks_the_token_that_wrote_the_name(tokenizer):
     assert steered.finish != "error"
 
 
-def test_guided_output_is_never_cut_off_by_the_token_limit(tokenizer):
-    looping = Constraint("lark", 'start: "SELECT " COL (", " COL)*\nCOL: /[a-z]{1,6}/\n')
+def _never_stops(tokenizer, dislikes: str = "") -> TransformersModel:
+    """A random model that never ends its turn (and, given ``dislikes``, avoids tokens holding it)."""
     model = _llama(len(tokenizer))
     head = torch.nn.Linear(64, len(tokenizer), bias=True)
     with torch.no_grad():
         head.weight.copy_(model.lm_head.weight)
         head.bias.zero_()
         head.bias[list(TransformersModel.eos_of(tokenizer))] = -1e4  # the model never chooses to stop
+        if dislikes:
+            pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+            head.bias[[i for i, p in enumerate(pieces) if p and dislikes in p]] = -5.0
     model.lm_head = head
-    lm = TransformersModel("tiny", name="tiny", model=model, tokenizer=tokenizer)
+    return TransformersModel("tiny", name="tiny", model=model, tokenizer=tokenizer)
+
+
+def test_guided_output_is_never_cut_off_by_the_token_limit(tokenizer):
+    looping = Constraint("lark", 'start: "SELECT " COL (", " COL)*\nCOL: /[a-z]{1,6}/\n')
+    lm = _never_stops(tokenizer)
     compiled = lm.constrain(looping)
     cut = lm.generate(MESSAGES, constraint=compiled, max_new_tokens=20)
     assert cut.truncated or cut.finish == "length"
     guided = lm.generate(MESSAGES, constraint=compiled, max_new_tokens=20, guide=Guide(fenced=False))
     assert guided.accepting and guided.closed_early and guided.output_tokens <= 20
+
+
+def test_a_string_left_open_is_closed_before_the_token_limit(tokenizer):
+    """Steering to the end inside an open literal prefers its quote, not the closing words it would swallow."""
+    quoting = Constraint("lark", 'start: "SELECT \'" TEXT "\' FROM t"\nTEXT: /[a-zA-Z ]{0,400}/\n')
+    lm = _never_stops(tokenizer, dislikes="'")
+    compiled = lm.constrain(quoting)
+    for limit in (24, 40):
+        g = lm.generate(MESSAGES, constraint=compiled, max_new_tokens=limit, guide=Guide(fenced=False, closers=("FROM",)))
+        assert g.accepting and g.text.endswith("' FROM t") and g.output_tokens <= limit, g.text
+    bias = lm.closing_bias(len(tokenizer), ("FROM",), "'")
+    assert bias[tokenizer.convert_tokens_to_ids("'")] > 0 and bias[tokenizer.convert_tokens_to_ids("ĠFROM")] == 0
 
 
 @pytest.mark.parametrize("tokens,start", [

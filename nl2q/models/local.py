@@ -74,7 +74,7 @@ class TransformersModel(Model):
         self._tokenizer_lock = threading.Lock()
         self.eos_ids = self.eos_of(self.tokenizer)
         self._shapes: dict[int, int] = {}
-        self._closing: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._closing: dict[tuple[int, tuple[str, ...], str], Any] = {}
 
     def shapes(self, ids: list[int]) -> list[int]:
         """Each token's text with digits made alike, as a small integer: what loop detection compares."""
@@ -87,21 +87,26 @@ class TransformersModel(Model):
             out.append(shape)
         return out
 
-    def closing_bias(self, vocab: int, closers: tuple[str, ...] = ()) -> Any:
+    def closing_bias(self, vocab: int, closers: tuple[str, ...] = (), quote: str = "") -> Any:
         """Scores that steer an output to its end when the budget runs low: the target's closing words
         (``Guide.closers``: SQL's FROM, Cypher's RETURN) first; tokens that open a bracket or continue a
-        list, an expression or a path last. (A bonus for closing brackets would fill string literals.)"""
+        list, an expression or a path last. Inside a string literal left open (``quote``) only its closing
+        quote is preferred: a closing word there would only lengthen the string. (A bonus for closing
+        brackets would fill string literals.)"""
         import torch
 
         with self._tokenizer_lock:
-            key = (vocab, closers)
+            key = (vocab, closers, quote)
             if key not in self._closing:
                 pieces = self.tokenizer.convert_ids_to_tokens(list(range(min(vocab, len(self.tokenizer)))))
                 bias = torch.zeros(vocab)
                 for i, piece in enumerate(pieces):
                     text = (piece or "").replace("Ġ", " ").replace("Ċ", "\n").replace("ĉ", "\t")
                     word = text.strip()
-                    if text[:1].isspace() and len(word) >= 3 and any(w.startswith(word) for w in closers):
+                    if quote:
+                        if quote in text:
+                            bias[i] = 10.0
+                    elif text[:1].isspace() and len(word) >= 3 and any(w.startswith(word) for w in closers):
                         bias[i] = 10.0  # a closing word, or its first piece, at the start of a word
                     elif any(c in text for c in "([{,.+-*/%|&=<>"):
                         bias[i] = -20.0
@@ -318,7 +323,8 @@ class Decoding:
             closing = self.guide is not None and (self.limit - pos <= self.reserve or self.g.loops >= _MAX_LOOPS
                                                   or self.rescues > 0)
             if closing and not self.matcher.is_accepting():
-                scores = scores + self.lm.closing_bias(scores.numel(), self.guide.closers if self.guide else ())
+                scores = scores + self.lm.closing_bias(scores.numel(), self.guide.closers if self.guide else (),
+                                                       _open_quote(self._text()))
             if closing and self.matcher.is_accepting():
                 eos = next(iter(sorted(self.lm.eos_ids)))
                 self.g.closed_early = True
@@ -491,6 +497,18 @@ def _loop_start(shapes: list[int]) -> int | None:
         if all(shapes[n - (r + 1) * k: n - r * k] == block for r in range(1, reps)):
             return n - (reps - 1) * k
     return None
+
+
+def _open_quote(text: str) -> str:
+    """The quote character of a string literal left open at the end of ``text``, or ""."""
+    quote = ""
+    for c in text:
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"`":
+            quote = c
+    return quote
 
 
 def _first_unclosed(text: str) -> int | None:
