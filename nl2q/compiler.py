@@ -211,7 +211,7 @@ class Compiler:
 
         label = hashlib.blake2b("\0".join(sorted(failing)).encode(), digest_size=8).hexdigest() if failing else ""
         return Guide(scope=bound.scope() if stages.scope else None, finish=finish, fenced=bound.spec.fence is not None,
-                     closers=bound.spec.closers, label=label)
+                     closers=bound.spec.closers, extenders=bound.spec.extenders, label=label)
 
     def _finish_round(self, index: int, messages: list[dict[str, str]], attempt: Attempt, judge: "_Judge",
                       constrained: bool) -> Round:

@@ -159,6 +159,15 @@ def test_a_string_left_open_is_closed_before_the_token_limit(tokenizer):
     assert bias[tokenizer.convert_tokens_to_ids("'")] > 0 and bias[tokenizer.convert_tokens_to_ids("ĠFROM")] == 0
 
 
+def test_outside_strings_the_end_is_closing_brackets_and_words(tokenizer):
+    lm = _model(tokenizer)
+    bias = lm.closing_bias(len(tokenizer), ("FROM", "END"), extenders=("AND", "CASE"))
+    ids = tokenizer.convert_tokens_to_ids
+    assert bias[ids("ĠAND")] < 0 and bias[ids("ĠCASE")] < 0 and bias[ids("ĠOR")] == 0
+    assert bias[ids(")")] > 0 and bias[ids("}")] > 0 and bias[ids("ĠEND")] > 0 and bias[ids("ĠFROM")] > 0
+    assert bias[ids("(")] < 0 and bias[ids(",")] < 0 and bias[ids("'")] == 0
+
+
 @pytest.mark.parametrize("tokens,start", [
     ([1, 2, 3, 4, 5, 6, 7, 8, 9, 4, 5, 6, 7, 8, 9, 4, 5, 6, 7, 8, 9], 9),  # 6 tokens three times: cut at the second
     ([9] + list(range(10, 19)) * 2, 10),  # a 9-token block twice

@@ -51,6 +51,7 @@ class Guide:
     finish: Callable[[str], Veto | None] | None = None
     fenced: bool = True
     closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end (SQL: FROM; Cypher: RETURN)
+    extenders: tuple[str, ...] = ()  # words that only lengthen it (AND, OR, CASE, EXISTS): last when closing
     max_backtracks: int = 16
     label: str = ""  # what the steering depends on beyond the request, for caches keyed by request
 

@@ -74,7 +74,7 @@ class TransformersModel(Model):
         self._tokenizer_lock = threading.Lock()
         self.eos_ids = self.eos_of(self.tokenizer)
         self._shapes: dict[int, int] = {}
-        self._closing: dict[tuple[int, tuple[str, ...], str], Any] = {}
+        self._closing: dict[tuple[Any, ...], Any] = {}
 
     def shapes(self, ids: list[int]) -> list[int]:
         """Each token's text with digits made alike, as a small integer: what loop detection compares."""
@@ -87,16 +87,18 @@ class TransformersModel(Model):
             out.append(shape)
         return out
 
-    def closing_bias(self, vocab: int, closers: tuple[str, ...] = (), quote: str = "") -> Any:
-        """Scores that steer an output to its end when the budget runs low: the target's closing words
-        (``Guide.closers``: SQL's FROM, Cypher's RETURN) first; tokens that open a bracket or continue a
-        list, an expression or a path last. Inside a string literal left open (``quote``) only its closing
-        quote is preferred: a closing word there would only lengthen the string. (A bonus for closing
-        brackets would fill string literals.)"""
+    def closing_bias(self, vocab: int, closers: tuple[str, ...] = (), quote: str = "",
+                     extenders: tuple[str, ...] = ()) -> Any:
+        """Scores that steer an output to its end when the budget runs low: closing brackets and the
+        target's closing words (``Guide.closers``: SQL's FROM, Cypher's RETURN, CASE's END) first; tokens
+        that open a bracket or continue a list, an expression or a path, and the target's ``extenders``
+        (AND, OR, CASE, EXISTS) last. Inside a string literal left
+        open (``quote``) only its closing quote is preferred: anything else there only lengthens the string."""
         import torch
 
         with self._tokenizer_lock:
-            key = (vocab, closers, quote)
+            key = (vocab, closers, quote, extenders)
+            longer = tuple(extenders)
             if key not in self._closing:
                 pieces = self.tokenizer.convert_ids_to_tokens(list(range(min(vocab, len(self.tokenizer)))))
                 bias = torch.zeros(vocab)
@@ -108,8 +110,11 @@ class TransformersModel(Model):
                             bias[i] = 10.0
                     elif text[:1].isspace() and len(word) >= 3 and any(w.startswith(word) for w in closers):
                         bias[i] = 10.0  # a closing word, or its first piece, at the start of a word
-                    elif any(c in text for c in "([{,.+-*/%|&=<>"):
-                        bias[i] = -20.0
+                    elif word and all(c in ")]}" for c in word):
+                        bias[i] = 10.0
+                    elif any(c in text for c in "([{,.+-*/%|&=<>") or (
+                            word and text[:1].isspace() and any(w.startswith(word) for w in longer)):
+                        bias[i] = -1000.0  # only where the grammar allows nothing else (an extender's pieces too)
                     elif text and not text.strip():
                         bias[i] = -5.0  # whitespace alone only spends the budget
                 self._closing[key] = bias
@@ -323,8 +328,9 @@ class Decoding:
             closing = self.guide is not None and (self.limit - pos <= self.reserve or self.g.loops >= _MAX_LOOPS
                                                   or self.rescues > 0)
             if closing and not self.matcher.is_accepting():
-                scores = scores + self.lm.closing_bias(scores.numel(), self.guide.closers if self.guide else (),
-                                                       _open_quote(self._text()))
+                g = self.guide
+                scores = scores + self.lm.closing_bias(scores.numel(), g.closers if g else (), _open_quote(self._text()),
+                                                       g.extenders if g else ())
             if closing and self.matcher.is_accepting():
                 eos = next(iter(sorted(self.lm.eos_ids)))
                 self.g.closed_early = True

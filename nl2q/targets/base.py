@@ -32,7 +32,8 @@ class TargetSpec:
     source_flag: str = ""  # the CLI flag that names a source for this target, e.g. "db"
     source_help: str = ""
     default_dialect: str = ""
-    closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end, preferred as the budget runs low
+    closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end (a clause, CASE's END), preferred as the budget runs low
+    extenders: tuple[str, ...] = ()  # words that only lengthen an unfinished output (AND, EXISTS), avoided then
 
     @property
     def plural(self) -> str:

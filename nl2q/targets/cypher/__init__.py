@@ -17,7 +17,9 @@ from .schema import GraphSchema
 CYPHER = TargetSpec(name="cypher", noun="query", nouns="queries", fence="cypher", has_rows=True,
                    source_flag="graph",
                    source_help="graph: a Ladybug database path, a bolt:// URI, or a .yaml/.json graph schema",
-                   default_dialect="neo4j", closers=("RETURN",))
+                   default_dialect="neo4j", closers=("RETURN",),
+                   extenders=("AND", "OR", "XOR", "NOT", "CASE", "WHEN", "EXISTS", "STARTS", "ENDS", "CONTAINS", "IN",
+                              "MATCH", "OPTIONAL", "WITH", "UNWIND", "WHERE"))
 
 
 class CypherBound(Bound):

@@ -12,7 +12,9 @@ from .profile import SqlProfile
 from .schema import SqlSchema
 
 SQL = TargetSpec(name="sql", noun="query", nouns="queries", fence="sql", has_rows=True, source_flag="db",
-                source_help="DuckDB or SQLite database file", default_dialect="duckdb", closers=("FROM",))
+                source_help="DuckDB or SQLite database file", default_dialect="duckdb", closers=("FROM", "END"),
+                extenders=("AND", "OR", "NOT", "CASE", "WHEN", "EXISTS", "IN", "LIKE", "BETWEEN", "JOIN", "UNION",
+                           "INTERSECT", "EXCEPT", "WHERE", "WITH"))
 
 
 class SqlBound(Bound):
