@@ -239,3 +239,16 @@ def test_engine_errors_are_located_in_the_query(dialect, query, named):
         assert bound.locate_error(query, "something else went wrong") is None
     finally:
         bound.close()
+
+
+def test_normalise_survives_nesting_sqlglot_cannot_follow(ops_sqlite):
+    """A key for an output the parser recurses too deep on: the plain text (a harness run crashed here)."""
+    from nl2q.targets import get_target
+
+    bound = get_target("sql").bind(ops_sqlite)
+    try:
+        text = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " FROM hosts"
+        assert bound.normalise(text) == text
+        assert any(d.is_error for d in bound.check(text, Policy()).diagnostics)
+    finally:
+        bound.close()

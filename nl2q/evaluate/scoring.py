@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 from datetime import datetime, timezone
 from typing import Any
 
@@ -99,5 +101,6 @@ def failed_row(suite: Suite, item: Item, config: str, model: str, error: BaseExc
                     "ordered": suite.ordered(item), "latency_ms": None, "prompt_tokens": 0, "output_tokens": 0,
                     "error_codes": ["harness.exception"]},
         "timings": {}, "tokens": {}, "error": f"{type(error).__name__}: {error}"[:1000],
+        "traceback": "".join(traceback.format_exception(error))[-3000:],
         "harness_version": HARNESS_VERSION, "finished_at": _now(),
     }
