@@ -186,7 +186,7 @@ def _int8(model: Any) -> Any:
 
 
 _NEG = float("-inf")
-_MAX_TRIES = 512  # candidates judged at one position before it counts as a dead end
+_MAX_TRIES = 64  # candidates judged at one position before it counts as a dead end (each costs a scope check)
 _MAX_LOOPS = 8  # loop cuts per request; after that the output stops at its next complete point
 
 
