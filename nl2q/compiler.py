@@ -200,9 +200,9 @@ class Compiler:
                 verdict = judge(query)
                 errors = [d for d in verdict.diagnostics if d.is_error]
                 for d in errors:
-                    if d.start is not None and verdict.spans_output(d):
-                        end = d.end if d.end is not None else d.start + 1
-                        return Veto(offset + d.start, offset + end, d.message, d.code)
+                    span = verdict.span(d)
+                    if span is not None:
+                        return Veto(offset + span[0], offset + span[1], d.message, d.code)
                 if errors:
                     return Veto(-1, -1, errors[0].message, errors[0].code)
                 if bound.normalise(query) in failing:
@@ -237,10 +237,12 @@ class _Verdict:
     dry: DryRun | None
     check_ms: float
 
-    def spans_output(self, d: Diagnostic) -> bool:
-        """Whether ``d``'s span (on ``query``) marks the same text in the decoded output."""
-        end = d.end if d.end is not None else (d.start or 0) + 1
-        return d.start is not None and self.output[d.start:end] == self.query[d.start:end] != ""
+    def span(self, d: Diagnostic) -> tuple[int, int] | None:
+        """``d``'s (start, end) in the decoded output: its span on ``query``, where both texts agree there."""
+        if d.start is None:
+            return None
+        end = d.end if d.end is not None else d.start + 1
+        return (d.start, end) if self.output[d.start:end] == self.query[d.start:end] != "" else None
 
 
 class _Judge:

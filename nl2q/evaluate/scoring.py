@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import traceback
-
 from datetime import datetime, timezone
 from typing import Any
 

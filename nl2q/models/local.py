@@ -90,15 +90,14 @@ class TransformersModel(Model):
     def closing_bias(self, vocab: int, closers: tuple[str, ...] = (), quote: str = "",
                      extenders: tuple[str, ...] = ()) -> Any:
         """Scores that steer an output to its end when the budget runs low: closing brackets and the
-        target's closing words (``Guide.closers``: SQL's FROM, Cypher's RETURN, CASE's END) first; tokens
-        that open a bracket or continue a list, an expression or a path, and the target's ``extenders``
-        (AND, OR, CASE, EXISTS) last. Inside a string literal left
-        open (``quote``) only its closing quote is preferred: anything else there only lengthens the string."""
+        target's closing words (``Guide.closers``: SQL's FROM, Cypher's RETURN) first; tokens that open a
+        bracket or continue a list, an expression or a path, and the target's ``extenders`` (AND, OR, CASE,
+        EXISTS) last. Inside a string literal left open (``quote``) only its closing quote is preferred:
+        anything else there only lengthens the string."""
         import torch
 
         with self._tokenizer_lock:
             key = (vocab, closers, quote, extenders)
-            longer = tuple(extenders)
             if key not in self._closing:
                 pieces = self.tokenizer.convert_ids_to_tokens(list(range(min(vocab, len(self.tokenizer)))))
                 bias = torch.zeros(vocab)
@@ -113,7 +112,7 @@ class TransformersModel(Model):
                     elif word and all(c in ")]}" for c in word):
                         bias[i] = 10.0
                     elif any(c in text for c in "([{,.+-*/%|&=<>") or (
-                            word and text[:1].isspace() and any(w.startswith(word) for w in longer)):
+                            word and text[:1].isspace() and any(w.startswith(word) for w in extenders)):
                         bias[i] = -1000.0  # only where the grammar allows nothing else (an extender's pieces too)
                     elif text and not text.strip():
                         bias[i] = -5.0  # whitespace alone only spends the budget
@@ -329,8 +328,7 @@ class Decoding:
                                                   or self.rescues > 0)
             if closing and not self.matcher.is_accepting():
                 g = self.guide
-                scores = scores + self.lm.closing_bias(scores.numel(), g.closers if g else (), _open_quote(self._text()),
-                                                       g.extenders if g else ())
+                scores = scores + self.lm.closing_bias(scores.numel(), g.closers, _unclosed(self._text())[1], g.extenders)
             if closing and self.matcher.is_accepting():
                 eos = next(iter(sorted(self.lm.eos_ids)))
                 self.g.closed_early = True
@@ -454,10 +452,10 @@ class Decoding:
         and from then on steer to the end (with a guide; twice at most)."""
         if self.guide is None or self.matcher is None or self.rescues >= 2:
             return False
-        at = _first_unclosed(self._text())
-        if at is None:
+        opened, _ = _unclosed(self._text())
+        if not opened:
             return False
-        pos = next((i for i, end in enumerate(self.ends) if end > at), None)
+        pos = next((i for i, end in enumerate(self.ends) if end > opened[0]), None)
         if pos is None:
             return False
         self.rescues += 1
@@ -505,20 +503,9 @@ def _loop_start(shapes: list[int]) -> int | None:
     return None
 
 
-def _open_quote(text: str) -> str:
-    """The quote character of a string literal left open at the end of ``text``, or ""."""
-    quote = ""
-    for c in text:
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "'\"`":
-            quote = c
-    return quote
-
-
-def _first_unclosed(text: str) -> int | None:
-    """Offset of the outermost bracket left open in ``text`` (brackets inside quotes do not count)."""
+def _unclosed(text: str) -> tuple[list[int], str]:
+    """Offsets of the brackets left open in ``text`` (outermost first; those inside quotes do not count),
+    and the quote character of a string literal left open at its end ("" if none)."""
     stack: list[int] = []
     quote = ""
     for i, c in enumerate(text):
@@ -531,7 +518,7 @@ def _first_unclosed(text: str) -> int | None:
             stack.append(i)
         elif c in ")]}" and stack:
             stack.pop()
-    return stack[0] if stack else None
+    return stack, quote
 
 
 def _allowed(matcher: Any, vocab: int) -> Any:

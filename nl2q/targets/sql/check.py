@@ -396,46 +396,46 @@ def check_tables(tree: exp.Expression, schema: SqlSchema, dialect: SqlProfile) -
 
 # ------------------------------------------------------------------ engine errors
 
-# What SQLite and DuckDB name in their errors: a column, a table or a function, and how they quote it.
-_ENGINE_NAMES = (
-    (exp.Column, re.compile(r"no such column: (?:(\w+)\.)?(\w+)|ambiguous column name: (?:(\w+)\.)?(\w+)"
-                            r"|Referenced column \"()(\w+)\" not found|Table \"(\w+)\" does not have a column named \"(\w+)\""
-                            r"|Ambiguous reference to column name \"()(\w+)\"")),
-    (exp.Table, re.compile(r"no such table: ()(\w+)|Table with name ()(\w+) does not exist")),
-    (exp.Func, re.compile(r"(?:function|aggregate:?(?: function)?) ()(\w+)\(\)|argument types '()(\w+)\(")),
-)
+# What SQLite and DuckDB name in their errors: a column (maybe qualified), a table or a function.
+_QUALIFIED = r'"?(?:(?P<table>\w+)\.)?(?P<name>\w+)"?'
+_ENGINE_NAMES = tuple((kind, re.compile(pattern)) for kind, pattern in (
+    (exp.Column, rf"no such column: {_QUALIFIED}"),
+    (exp.Column, rf"ambiguous column name: {_QUALIFIED}"),
+    (exp.Column, r'Referenced column "(?P<name>\w+)" not found'),
+    (exp.Column, r'Table "(?P<table>\w+)" does not have a column named "(?P<name>\w+)"'),
+    (exp.Column, r'Ambiguous reference to column name "(?P<name>\w+)"'),
+    (exp.Table, r"no such table: (?P<name>\w+)"),
+    (exp.Table, r"Table with name (?P<name>\w+) does not exist"),
+    (exp.Func, r"(?:function|aggregate:?(?: function)?) (?P<name>\w+)\(\)"),
+    (exp.Func, r"argument types '(?P<name>\w+)\("),
+))
 
 
 def locate_engine_error(text: str, error: str, dialect: SqlProfile) -> dict[str, int] | None:
     """The span of the column, table or function an engine's error message names, found in the parsed
     tree (first occurrence); None when the message names nothing or the tree has no such node."""
+    found = next(((kind, m) for kind, pattern in _ENGINE_NAMES if (m := pattern.search(error))), None)
+    if found is None:
+        return None
+    kind, m = found
+    name, qualifier = m.group("name"), m.groupdict().get("table")
     try:
         tree, syntax = parse(text, dialect)
     except RecursionError:
         return None
     if tree is None or syntax:
         return None
-    for kind, pattern in _ENGINE_NAMES:
-        m = pattern.search(error)
-        if m is None:
-            continue
-        groups = [g for g in m.groups()]
-        pairs = [(groups[i], groups[i + 1]) for i in range(0, len(groups), 2) if groups[i + 1]]
-        if not pairs:
-            continue
-        qualifier, name = pairs[0]
-        for node in tree.find_all(kind):
-            if kind is exp.Func:
-                if not isinstance(node, exp.Func) or name.upper() not in (
-                        function_name(node, dialect), node.sql_name().upper(), *type(node).sql_names()):
-                    continue
-                span = _at(node)
-            else:
-                if fold(node.name) != fold(name) or (qualifier and fold(node.text("table")) != fold(qualifier)):
-                    continue
-                span = _at(node, node.this)
-            if span:
-                return span
+    for node in tree.find_all(kind):
+        if kind is exp.Func:
+            if name.upper() not in (function_name(node, dialect), node.sql_name().upper(), *type(node).sql_names()):
+                continue
+            span = _at(node)
+        else:
+            if fold(node.name) != fold(name) or (qualifier and fold(node.text("table")) != fold(qualifier)):
+                continue
+            span = _at(node, node.this)
+        if span:
+            return span
     return None
 
 

@@ -68,16 +68,18 @@ def folds_table_names(dialect: SqlProfile) -> bool:
 
 
 def _arguments(least: int, most: int | None) -> str:
-    """Lark for ``least`` to ``most`` comma-separated expressions."""
-    out = " _COMMA ".join(["expr"] * least)
+    """Lark for ``least`` to ``most`` (None: any number of) comma-separated expressions."""
+    def exprs(n: int) -> str:
+        return " _COMMA ".join(["expr"] * n)
+
+    first = max(least, 1)
     if most is None:
-        return (out + " (_COMMA expr)*" if out else "(expr (_COMMA expr)*)?").strip()
-    optional = ""
-    for _ in range(most - least):
-        optional = f"(_COMMA expr{(' ' + optional) if optional else ''})?"
-    if not out:
-        return f"(expr{(' ' + optional) if optional else ''})?" if most else ""
-    return f"{out} {optional}".strip()
+        counts = f"{exprs(first)} (_COMMA expr)*"
+    elif most == 0:
+        return ""
+    else:
+        counts = " | ".join(exprs(n) for n in range(first, most + 1))
+    return f"({counts})?" if least == 0 else f"({counts})"
 
 
 def function_calls(dialect: SqlProfile) -> str:
@@ -86,7 +88,7 @@ def function_calls(dialect: SqlProfile) -> str:
     for f in dialect.functions:
         groups.setdefault(dialect.arguments(f), []).append(lark_literal(f))
     return "function_call: " + " | ".join(
-        f"({alternatives(names)}) _LP {_arguments(*spec)} _RP".replace("_LP  _RP", "_LP _RP") for spec, names in groups.items())
+        f"({alternatives(names)}) _LP {_arguments(*spec)} _RP" for spec, names in groups.items())
 
 
 def specialise_sql(schema: SqlSchema, dialect: SqlProfile) -> str:
