@@ -1,4 +1,4 @@
-"""Command line: ``nl2q ask``, ``nl2q eval``, ``nl2q bench``."""
+"""Command line: ``nl2q ask``, ``nl2q eval``, ``nl2q models``, ``nl2q bench``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import Nl2qError
+from .models.config import MODEL_HELP
 from .quiet import quiet as _quiet
 from .types import CompileResult, DryRun
 
@@ -98,6 +99,14 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from .models.config import catalogue
+
+    rows = catalogue(check=args.check)
+    print(table(["model", "kind", "status"], [list(r) for r in rows], width=100))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nl2q", description="Natural language to checked queries.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -115,7 +124,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--target", choices=available(), help="the target language, with --source")
     ask.add_argument("--source", help="what to query, for --target: a path, URI or schema file")
     ask.add_argument("--dialect", help="; ".join(dialects) + " (default: from the source)")
-    ask.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help="model directory or name (default: smollm2-135m)")
+    ask.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help=MODEL_HELP)
     ask.add_argument("--max-repairs", type=int, default=3)
     ask.add_argument("--max-new-tokens", type=int, default=256)
     ask.add_argument("--max-rows", type=int, default=1000, help="row cap for the dry run")
@@ -127,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
     from .evaluate.cli import add_parser as add_eval_parser
 
     add_eval_parser(sub)
+    models = sub.add_parser("models", help="list the models usable here: local, cached, configured servers")
+    models.add_argument("--check", action="store_true", help="ask each configured server whether it answers")
+    models.set_defaults(func=_models)
     bench = sub.add_parser("bench", help="run eval/perf.py (speed and memory figures)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)

@@ -123,9 +123,17 @@ class Compiler:
             steer = False
         for index in range(max_repairs + 1 if stages.repair else 1):
             guide = self._guide(bound, stages, failing, judge) if steer else None
-            attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
-                             max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise, seed=index,
-                             guide=guide)
+            try:
+                attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
+                                 max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise,
+                                 seed=index, guide=guide)
+            except GrammarRejected as e:  # a server refused the grammar at request time: say so, decode without it
+                notes.append(Diagnostic(Codes.DECODE_GRAMMAR_REJECTED, e.message, severity="warning", hint=e.hint,
+                                        stage="decode"))
+                constraint = guide = None
+                attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=None,
+                                 max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise,
+                                 seed=index)
             round_ = self._finish_round(index, messages, attempt, judge, constraint is not None)
             rounds.append(round_)
             if round_.valid:

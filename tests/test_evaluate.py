@@ -507,3 +507,45 @@ def test_spider_dev_with_the_default_model(default_model, tmp_path):
         assert r["model"].startswith("smollm2-135m@") and r["rounds"] and r["rounds"][0]["raw_output"] is not None
         assert r["gold_execution"]["ok"] and r["metrics"]["exec_match"] is not None
     assert s["results"]["raw"]["n"] == 2 and (out / "report.md").is_file()
+
+
+class ConcurrentModel(ScriptedModel):
+    """Canned answers by question, safe across threads; records how many requests overlap."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        super().__init__([])
+        self.answers = answers
+        self.in_flight = self.most_in_flight = 0
+        self.threads: set[str] = set()
+
+    def generate(self, messages, *, prefix="", constraint=None, max_new_tokens=256, sampling=None, guide=None):
+        import threading
+        import time
+
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.threads.add(threading.current_thread().name)
+        time.sleep(0.05)
+        question = next(m["content"] for m in messages if m["role"] == "user" and m["content"] in self.answers)
+        with self._lock:
+            self.in_flight -= 1
+        return Generation(self.answers[question], "eos", 10, 5, 50.0, constraint is not None)
+
+
+def test_concurrency_runs_items_at_once_on_one_model_with_the_same_rows(bench, tmp_path):
+    answers = {q: sql + FENCE for q, sql in QUESTIONS.items()}
+    serial, concurrent = ConcurrentModel(answers), ConcurrentModel(answers)
+    a = evaluate("spider-dev", model=serial, configs=("raw", "constrained"), out=tmp_path / "a", benchmarks=bench,
+                 progress=False)
+    b = evaluate("spider-dev", model=concurrent, configs=("raw", "constrained"), out=tmp_path / "b", benchmarks=bench,
+                 concurrency=3, progress=False)
+    assert serial.most_in_flight == 1 and concurrent.most_in_flight >= 2 and len(concurrent.threads) >= 2
+    assert b["timing"]["concurrency"] == 3
+    outcome = lambda r: (r["question"], r["config"], r["prediction"], r["valid"], r["metrics"]["right"])  # noqa: E731
+    assert sorted(map(outcome, _rows(tmp_path / "a"))) == sorted(map(outcome, _rows(tmp_path / "b")))
+    assert {c: (r["valid"], r["exec_acc"]) for c, r in a["results"].items()} == \
+        {c: (r["valid"], r["exec_acc"]) for c, r in b["results"].items()}
+    with pytest.raises(Nl2qError, match="choose one"):
+        evaluate("spider-dev", model="x", configs=("raw",), out=tmp_path / "c", benchmarks=bench, workers=2,
+                 concurrency=2, progress=False)

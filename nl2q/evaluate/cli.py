@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Nl2qError
+from ..models.config import MODEL_HELP
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,11 +24,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--suite", required=True,
                    help=f"{' | '.join(SUITES)}; NAME:db1,db2 keeps only those databases (e.g. text2cypher:movies,northwind)")
     p.add_argument("--limit", type=int, default=None, help="items to sample (default: all)")
-    p.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help="model directory or name (default: smollm2-135m)")
+    p.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help=MODEL_HELP)
     p.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help="comma-separated (default: raw,constrained,repair); also constrained+scope, "
                    "constrained+scope+backtrack, raw+repair")
     p.add_argument("--out", default=None, help="output directory (default: eval-runs/<suite>-seed<S>)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model copy (default 1)")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="items at once in one process, sharing the model: N requests in flight to a server (default 1)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--benchmarks", default=None,
                    help="benchmark directory (default: $NL2Q_BENCHMARKS, else ../shared/benchmarks)")
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise Nl2qError(f"--limit must be >= 0, got {args.limit}")
     out = Path(args.out) if args.out else Path("eval-runs") / f"{args.suite.replace(':', '_').replace(',', '+')}-seed{args.seed}"
     summary = evaluate(args.suite, limit=args.limit, model=args.model, configs=args.configs, out=out,
-                       workers=args.workers, seed=args.seed, benchmarks=args.benchmarks,
+                       workers=args.workers, concurrency=args.concurrency, seed=args.seed, benchmarks=args.benchmarks,
                        max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens, few_shot=args.few_shot,
                        progress=not args.no_progress)
     ex = summary["execution"]

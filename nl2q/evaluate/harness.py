@@ -20,14 +20,16 @@ from .summary import summarise
 
 
 def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
-             configs: str | Sequence[str] = DEFAULT_CONFIGS, out: str | Path, workers: int = 1, seed: int = 0,
+             configs: str | Sequence[str] = DEFAULT_CONFIGS, out: str | Path, workers: int = 1, concurrency: int = 1,
+             seed: int = 0,
              benchmarks: str | Path | None = None, max_repairs: int = 3, max_new_tokens: int = 256,
              few_shot: int = 0, progress: bool = True, options: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run ``configs`` side by side on a deterministic sample of ``suite``; write rows, summary, report, charts.
 
     Returns the summary (also written to ``out/summary.json``). Resumable: (item, configuration)
     pairs already in ``out/results.jsonl`` are skipped. ``model`` is a model name/directory or an
-    ``nl2q.Model`` (``workers > 1`` needs a name: each worker process loads its own copy).
+    ``nl2q.Model`` (``workers > 1`` needs a name: each worker process loads its own copy). ``concurrency``
+    runs that many items at once in threads sharing one model: requests in flight to a server.
     ``few_shot`` examples per item come from outside the sample (see ``Suite.few_shot``).
     ``options`` are the suite's settings (e.g. text2cypher's ``graph_engine``, ``bolt_uri``); those not
     given are read here, once, from the environment variables the suite names (``Suite.env``).
@@ -38,6 +40,11 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         raise Nl2qError(f"--limit must be >= 0, got {limit}")
     if workers < 1:
         raise Nl2qError(f"--workers must be >= 1, got {workers}")
+    if concurrency < 1:
+        raise Nl2qError(f"--concurrency must be >= 1, got {concurrency}")
+    if workers > 1 and concurrency > 1:
+        raise Nl2qError("--workers and --concurrency are two ways to run items at once; choose one",
+                        "--concurrency N for a model behind a server, --workers N for in-process models")
     if few_shot < 0:
         raise Nl2qError(f"--few-shot must be >= 0, got {few_shot}")
     s = get_suite(suite, benchmarks, options)
@@ -61,7 +68,9 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         if pending:
             plan = runner.Plan(s, suite, model, pending, shots, store, max_repairs, max_new_tokens, total_pairs,
                                done_before, progress)
-            run_info.update(runner.run_parallel(plan, workers) if workers > 1 else runner.run_serial(plan))
+            run_info.update(runner.run_parallel(plan, workers) if workers > 1
+                            else runner.run_concurrent(plan, concurrency) if concurrency > 1
+                            else runner.run_serial(plan))
         run_info["wall_s"] = round(time.perf_counter() - t_run, 2)
         store.close()
         rows = [store.rows[(it.id, c)] for it in items for c in config_list if (it.id, c) in store]

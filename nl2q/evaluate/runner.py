@@ -1,8 +1,9 @@
-"""Running the pending (item, configuration) pairs: in this process, or in worker processes."""
+"""Running the pending (item, configuration) pairs: in this process, in threads sharing one model, or in worker processes."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
@@ -142,3 +143,44 @@ def run_parallel(plan: Plan, workers: int) -> dict[str, Any]:
     finally:
         bar.close()
     return {"pairs_run": n, "workers": workers, "threads_per_worker": threads}
+
+
+def run_concurrent(plan: Plan, concurrency: int) -> dict[str, Any]:
+    """Items in ``concurrency`` threads sharing one loaded model: for a server, that many requests in flight.
+
+    Each thread has its own :class:`Runner` (its own replay memo and compiler); rows are written here, in order
+    of completion, as in :func:`run_parallel`.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    bar = Progress(plan.total, plan.initial, plan.progress)
+    bar.describe("eval (loading model)")
+    t0 = time.perf_counter()
+    model = load_model(plan.model)
+    load_s = time.perf_counter() - t0
+    bar.describe("eval")
+    mine = threading.local()
+    runners: list[Runner] = []
+    lock = threading.Lock()
+
+    def work(item: Item, configs: list[str]) -> list[dict[str, Any]]:
+        if not hasattr(mine, "runner"):
+            mine.runner = Runner(plan.suite, model, plan.max_repairs, plan.max_new_tokens)
+            with lock:
+                runners.append(mine.runner)
+        return list(mine.runner.run(item, configs, plan.shots[item.id]))
+
+    n = 0
+    try:
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="nl2q-eval") as pool:
+            futures = [pool.submit(work, it, cfgs) for it, cfgs in plan.pending]
+            for fut in as_completed(futures):
+                for row in fut.result():
+                    plan.store.append(row)
+                    bar.add(row)
+                    n += 1
+    finally:
+        bar.close()
+        for r in runners:
+            r.close()
+    return {"pairs_run": n, "model_load_s": round(load_s, 2), "workers": 1, "concurrency": concurrency}

@@ -207,20 +207,47 @@ def _local(spec: str) -> Model:
     return TransformersModel(base, name=name, weights=weights)  # type: ignore[arg-type]
 
 
-PROVIDERS: dict[str, Callable[[str], Model]] = {"local": _local}
+def _server(module: str, cls: str) -> Callable[..., Model]:
+    """A provider whose backend lives in ``remote/<module>.py``, imported only when asked for."""
+
+    def load(spec: str, **options: Any) -> Model:
+        import importlib
+
+        package = importlib.import_module(f"{__package__}.remote" + (f".{module}" if module else ""))
+        return getattr(package, cls).from_spec(spec, **options)
+
+    return load
+
+
+PROVIDERS: dict[str, Callable[..., Model]] = {
+    "local": _local,
+    "openai": _server("", "ChatServer"),
+    "openai-responses": _server("responses", "ResponsesServer"),
+    "vllm": _server("vllm", "VllmServer"),
+    "sglang": _server("sglang", "SglangServer"),
+    "llamacpp": _server("llamacpp", "LlamaCppServer"),
+    "ollama": _server("ollama", "OllamaServer"),
+}
 
 
 def load_model(spec: str | Model | None = None) -> Model:
-    """A model from a name: the default, a local directory, or ``provider:NAME``. Loaded once per process."""
+    """A model from a name: the default, a local directory, ``provider:NAME[@URL]``, or a name configured
+    in ``models.toml`` (:mod:`nl2q.models.config`). Loaded once per process."""
     if isinstance(spec, Model):
         return spec
     spec = spec or DEFAULT_MODEL
     with _LOAD_LOCK:
         if spec in _LOADED:
             return _LOADED[spec]
-        provider, _, rest = spec.partition(":")
-        if rest and provider in PROVIDERS and not Path(spec).exists():
-            model = PROVIDERS[provider](rest)
+        from .config import configured
+
+        entry = configured().get(spec)
+        target, options = (entry.spec, entry.options()) if entry else (spec, {})
+        provider, _, rest = target.partition(":")
+        if ":" in target and provider in PROVIDERS and provider != "local" and not Path(target).exists():
+            model = PROVIDERS[provider](rest, **options)
+        elif rest and provider == "local":
+            model = _local(rest)
         else:
             base = spec.rpartition("@")[0] if spec.rpartition("@")[2] in WEIGHTS else spec
             if base != DEFAULT_MODEL and ("/" in base or base.startswith(".")) and not Path(base).is_dir():

