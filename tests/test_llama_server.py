@@ -41,7 +41,12 @@ def ladybug_kg(kg, tmp_path_factory) -> Path:
     return kg.write_ladybug(tmp_path_factory.mktemp("kg") / "ops_kg")
 
 
+QUESTIONS = ["How many hosts are there?", "List all hosts.", "List the hostname of every host.",
+             "List the name of every service.", "How many incidents are there?"]
+
+
 def assert_constrained_and_sound(result) -> None:
+    """The grammar's guarantee, end to end through the server: every finished output parses."""
     codes = [d.code for d in result.diagnostics]
     assert "decode.unconstrained" not in codes and "decode.grammar_rejected" not in codes
     assert "decode.unsteered" in codes  # a server cannot run nl2q's scope checks while it decodes: said so
@@ -50,22 +55,22 @@ def assert_constrained_and_sound(result) -> None:
         if any(d.code in ("decode.truncated", "repair.repeated") for d in rd.diagnostics):
             continue
         assert not any(d.code.startswith("syntax.") for d in rd.diagnostics), rd.diagnostics
+    if result.valid:
+        assert result.dry_run is not None and result.dry_run.ok
+    else:
+        assert result.errors  # an invalid result says why
 
 
-def test_sql_through_llama_server_is_constrained_and_valid(remote, ops_duckdb):
-    result = Compiler(remote, max_new_tokens=96).compile("List the hostname and datacenter of every host.",
-                                                         schema=str(ops_duckdb))
-    assert_constrained_and_sound(result)
-    assert result.valid, result.explain()
-    assert result.model.startswith("llamacpp:") and result.dry_run.ok and result.dry_run.rows
-
-
-def test_cypher_through_llama_server_is_constrained_and_valid(remote, ladybug_kg):
-    result = Compiler(remote, max_new_tokens=96).compile("List the hostname of every host.", target="cypher",
-                                                         schema=str(ladybug_kg))
-    assert_constrained_and_sound(result)
-    assert result.valid, result.explain()
-    assert "MATCH" in result.query.upper()
+@pytest.mark.parametrize("target", ["sql", "cypher"])
+def test_questions_through_llama_server_are_constrained_checked_and_dry_run(remote, ops_duckdb, ladybug_kg, target):
+    """Without nl2q's steering the 135M model is often wrong (the checks catch it); some answers are valid."""
+    source = str(ops_duckdb) if target == "sql" else str(ladybug_kg)
+    compiler = Compiler(remote, max_new_tokens=96)
+    results = [compiler.compile(q, schema=source, target=target) for q in QUESTIONS]
+    for r in results:
+        assert r.model.startswith("llamacpp:") and r.target == target
+        assert_constrained_and_sound(r)
+    assert any(r.valid for r in results), [r.explain() for r in results]
 
 
 def test_the_real_server_refuses_a_broken_grammar_and_says_so(remote):
