@@ -100,8 +100,12 @@ def _model_name(model: Any) -> str:
     if isinstance(model, Model):
         return model.name
     from ..models import PROVIDERS, local_name
+    from ..models.config import configured
 
     spec = str(model or DEFAULT_MODEL)
+    entry = configured().get(spec)
+    if entry is not None:
+        spec = entry.spec
     return spec if spec.partition(":")[0] in PROVIDERS else local_name(spec)
 
 

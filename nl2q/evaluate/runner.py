@@ -117,29 +117,36 @@ def _worker_run(item_id: str, configs: list[str], example_ids: list[str]) -> lis
     return list(runner.run(items[item_id], configs, [items[i] for i in example_ids]))
 
 
+def _collect(futures: list[Any], plan: Plan, bar: Progress) -> int:
+    """Write each item's rows as its future completes; the number written."""
+    from concurrent.futures import as_completed
+
+    n = 0
+    for fut in as_completed(futures):
+        for row in fut.result():
+            plan.store.append(row)
+            bar.add(row)
+            n += 1
+    return n
+
+
 def run_parallel(plan: Plan, workers: int) -> dict[str, Any]:
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     if isinstance(plan.model, Model):
         raise Nl2qError("workers > 1 needs a model name or directory, not a Model object",
                         "pass model as a string, or use workers=1")
     threads = max(1, (os.cpu_count() or 1) // workers)
     bar = Progress(plan.total, plan.initial, plan.progress)
-    n = 0
     ctx = mp.get_context("spawn")
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(plan.suite_arg, str(plan.suite.root), plan.suite.options, plan.model,
                                            plan.max_repairs, plan.max_new_tokens, threads,
                                            plan.suite.execution())) as pool:
-            futures = [pool.submit(_worker_run, it.id, cfgs, [e.id for e in plan.shots[it.id]])
-                       for it, cfgs in plan.pending]
-            for fut in as_completed(futures):
-                for row in fut.result():
-                    plan.store.append(row)
-                    bar.add(row)
-                    n += 1
+            n = _collect([pool.submit(_worker_run, it.id, cfgs, [e.id for e in plan.shots[it.id]])
+                          for it, cfgs in plan.pending], plan, bar)
     finally:
         bar.close()
     return {"pairs_run": n, "workers": workers, "threads_per_worker": threads}
@@ -151,7 +158,7 @@ def run_concurrent(plan: Plan, concurrency: int) -> dict[str, Any]:
     Each thread has its own :class:`Runner` (its own replay memo and compiler); rows are written here, in order
     of completion, as in :func:`run_parallel`.
     """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import ThreadPoolExecutor
 
     bar = Progress(plan.total, plan.initial, plan.progress)
     bar.describe("eval (loading model)")
@@ -170,15 +177,9 @@ def run_concurrent(plan: Plan, concurrency: int) -> dict[str, Any]:
                 runners.append(mine.runner)
         return list(mine.runner.run(item, configs, plan.shots[item.id]))
 
-    n = 0
     try:
         with ThreadPoolExecutor(concurrency, thread_name_prefix="nl2q-eval") as pool:
-            futures = [pool.submit(work, it, cfgs) for it, cfgs in plan.pending]
-            for fut in as_completed(futures):
-                for row in fut.result():
-                    plan.store.append(row)
-                    bar.add(row)
-                    n += 1
+            n = _collect([pool.submit(work, it, cfgs) for it, cfgs in plan.pending], plan, bar)
     finally:
         bar.close()
         for r in runners:

@@ -75,7 +75,7 @@ class ChatServer(Model):
         import httpx
 
         self.endpoint = endpoint
-        self.name = f"{self.provider}:{endpoint.model or 'default'}@{endpoint.base_url}"
+        self.name = f"{self.provider}:{endpoint.model}@{endpoint.base_url}"  # the spec that names it
         if defaults is not None:
             self.defaults = defaults
         headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
