@@ -366,6 +366,8 @@ class SQLiteExecutor(BoundedExecutor):
 
     def __init__(self, source: str | Path | sqlite3.Connection) -> None:
         super().__init__()
+        # One connection, shared by threads (a harness with --concurrency): its handlers are per connection.
+        self._lock = threading.RLock()
         if isinstance(source, sqlite3.Connection):
             self.con, self._owned = source, False
         else:
@@ -400,7 +402,7 @@ class SQLiteExecutor(BoundedExecutor):
                 con.setlimit(k, v)
 
     def _guarded(self, query: str, limit: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        with self._bounds() as (fired, authorizer):
+        with self._lock, self._bounds() as (fired, authorizer):
             try:
                 cur = self.con.execute(query)
                 return [d[0] for d in cur.description or []], fetch_bounded(cur, limit)
