@@ -111,14 +111,12 @@ def _probe(entry: Configured) -> str:
     if provider not in PROVIDERS or provider == "local":
         return "local"
     model = PROVIDERS[provider](rest, **entry.options())
-    endpoint = model.endpoint  # type: ignore[attr-defined]
-    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     try:
-        r = httpx.get(endpoint.base_url.rstrip("/") + "/models", headers=headers, timeout=5)
+        r = model._http.get("models", timeout=5)  # type: ignore[attr-defined]  # the server's own client: URL, key
     except httpx.HTTPError as e:
         return f"unreachable: {e}"
     if r.status_code in (401, 403):
-        return f"refused the credentials (HTTP {r.status_code}): set {endpoint.key_env}"
+        return f"refused the credentials (HTTP {r.status_code}): set {model.endpoint.key_env}"  # type: ignore[attr-defined]
     if r.status_code >= 400:
         return f"HTTP {r.status_code}"
     served = [m.get("id", "?") for m in (r.json().get("data") or [])][:5]

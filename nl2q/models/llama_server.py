@@ -106,7 +106,9 @@ class LlamaServer:
         self.args = [str(self.binary), "-m", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port),
                      "-t", str(threads), "-np", str(slots), "-c", str(context * slots), "--no-webui", *extra]
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+        fd, log = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
+        os.close(fd)
+        self.log = Path(log)
 
     @property
     def url(self) -> str:

@@ -226,7 +226,7 @@ class ChatServer(Model):
             self.parse(response.json(), reply)
             return reply
         for event in _events(response.iter_lines()):
-            if not reply.first_token_ms and reply.text == "" and _has_text(event):
+            if not reply.first_token_ms and _has_text(event):
                 reply.first_token_ms = (time.perf_counter() - t0) * 1000
             self.parse(event, reply)
         return reply
