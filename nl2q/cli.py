@@ -1,4 +1,4 @@
-"""Command line: ``nl2q ask``, ``nl2q eval``, ``nl2q models``, ``nl2q bench``."""
+"""Command line: ``nl2q ask``, ``nl2q eval``, ``nl2q serve``, ``nl2q models``, ``nl2q bench``."""
 
 from __future__ import annotations
 
@@ -99,6 +99,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(graph=args.graph, db=args.db, model=args.model, host=args.host, port=args.port, token=args.token,
+          workers=args.workers, queue=args.queue, store=args.store, max_rows=args.max_rows,
+          rate_per_minute=args.rate, dialect=args.dialect)
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     from .models.config import catalogue
 
@@ -139,6 +148,21 @@ def parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models usable here: local, cached, configured servers")
     models.add_argument("--check", action="store_true", help="ask each configured server whether it answers")
     models.set_defaults(func=_models)
+    srv = sub.add_parser("serve", help="serve the search box: a web page and a JSON API over one model")
+    srv.add_argument("--graph", help="a Ladybug database path, a bolt:// URI, or a .yaml/.json graph schema")
+    srv.add_argument("--db", help="a DuckDB or SQLite database")
+    srv.add_argument("--dialect", help="the dialect, when only one source is given (default: from the source)")
+    srv.add_argument("--model", default=os.environ.get("NL2Q_MODEL"), help=MODEL_HELP)
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --token)")
+    srv.add_argument("--port", type=int, default=8765)
+    srv.add_argument("--token", default=os.environ.get("NL2Q_SERVE_TOKEN"),
+                     help="required of every client (default $NL2Q_SERVE_TOKEN); open the page as /?token=...")
+    srv.add_argument("--workers", type=int, default=1, help="questions decoded at once, sharing the model (default 1)")
+    srv.add_argument("--queue", type=int, default=8, help="questions that may wait; beyond that 503 (default 8)")
+    srv.add_argument("--store", default=None, help="history and confirmed answers (default ~/.local/share/nl2q/serve.sqlite3)")
+    srv.add_argument("--max-rows", type=int, default=500, help="row cap of every dry run (default 500)")
+    srv.add_argument("--rate", type=float, default=30.0, help="requests per minute per client (default 30)")
+    srv.set_defaults(func=_serve)
     bench = sub.add_parser("bench", help="run eval/perf.py (speed and memory figures)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)

@@ -20,6 +20,7 @@ from .prompt import fence, generation_messages
 from .repair import repair_messages
 from .targets import Bound, get_target
 from .types import Codes, CompileResult, Diagnostic, DryRun, Round, Veto
+from .watch import Watch, checkpoint, emit, watching
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,37 @@ class Compiler:
 
     def compile(self, question: str, *, schema: Any, target: str = "sql", dialect: str | None = None,
                 max_repairs: int | None = None, stages: Stages | None = None,
-                examples: Sequence[tuple[str, str]] = ()) -> CompileResult:
-        """``examples``: (question, query) pairs shown to the model before the question (few-shot)."""
+                examples: Sequence[tuple[str, str]] = (), watch: Watch | None = None) -> CompileResult:
+        """``examples``: (question, query) pairs shown to the model before the question (few-shot).
+
+        ``watch`` receives the stages as they happen and can cancel the request (see :mod:`nl2q.watch`).
+        """
+        with watching(watch):
+            return self._compile(question, schema, target, dialect, max_repairs, stages, examples)
+
+    def run(self, query: str, *, schema: Any, target: str = "sql", dialect: str | None = None, question: str = "",
+            watch: Watch | None = None) -> CompileResult:
+        """Check and dry-run a query a person wrote or edited: the same checks, policy and dry run as a
+        generated one, and no model. The result has one round, of kind ``edit``."""
+        with watching(watch):
+            t_start = time.perf_counter()
+            bound = self.bind(schema, target, dialect)
+            verdict = _Judge(bound, self.policy, Stages(), 1)(query.strip())
+            round_ = Round(index=0, kind="edit", prompt=[], raw_output=query, query=verdict.query,
+                           diagnostics=verdict.diagnostics, finish="edit", constrained=False, prompt_tokens=0,
+                           output_tokens=0, decode_ms=0.0, check_ms=round(verdict.check_ms, 3), dry_run=verdict.dry)
+            emit("round", round=round_.to_dict())
+            total_ms = (time.perf_counter() - t_start) * 1000
+            return CompileResult(
+                question=question, target=bound.target, dialect=bound.dialect.name, query=verdict.query,
+                valid=round_.valid, diagnostics=verdict.diagnostics, rounds=[round_], dry_run=verdict.dry,
+                timings={"check_ms": round(verdict.check_ms, 1),
+                         "dry_run_ms": round(verdict.dry.elapsed_ms, 1) if verdict.dry else 0.0,
+                         "total_ms": round(total_ms, 1)},
+                tokens={"prompt": 0, "output": 0}, model="", config={"edited": True, "policy": self.policy.__dict__})
+
+    def _compile(self, question: str, schema: Any, target: str, dialect: str | None, max_repairs: int | None,
+                 stages: Stages | None, examples: Sequence[tuple[str, str]]) -> CompileResult:
         stages = stages or self.stages
         max_repairs = self.max_repairs if max_repairs is None else max_repairs
         t_start = time.perf_counter()
@@ -114,7 +144,7 @@ class Compiler:
         rounds: list[Round] = []
         failing: set[str] = set()
         second_look_used = False
-        judge = _Judge(bound, self.policy, stages)
+        judge = _Judge(bound, self.policy, stages, 1)
         steer = constraint is not None and (stages.scope or stages.backtrack)
         if steer and not self.model.steers:
             notes.append(Diagnostic(Codes.DECODE_UNSTEERED, f"{self.model.name} does not steer its decoding: scope "
@@ -122,6 +152,9 @@ class Compiler:
                                     severity="info", stage="decode"))
             steer = False
         for index in range(max_repairs + 1 if stages.repair else 1):
+            checkpoint()
+            judge.round = index + 1
+            emit("decode" if index == 0 else "repair", round=index + 1)
             guide = self._guide(bound, stages, failing, judge) if steer else None
             try:
                 attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
@@ -136,6 +169,7 @@ class Compiler:
                                  seed=index)
             round_ = self._finish_round(index, messages, attempt, judge, constraint is not None)
             rounds.append(round_)
+            emit("round", round=round_.to_dict())
             if round_.valid:
                 if not (_doubtful(round_) and stages.repair and stages.repair_on_empty and not second_look_used):
                     break
@@ -256,8 +290,9 @@ class _Verdict:
 class _Judge:
     """The checks and dry run of one output text, done once: the decoder's finish check and the round share them."""
 
-    def __init__(self, bound: Bound, policy: Policy, stages: Stages) -> None:
+    def __init__(self, bound: Bound, policy: Policy, stages: Stages, round_: int) -> None:
         self.bound, self.policy, self.stages = bound, policy, stages
+        self.round = round_  # 1-based, for progress reports
         self.memo: dict[str, _Verdict] = {}
 
     def __call__(self, output: str) -> _Verdict:
@@ -270,6 +305,7 @@ class _Judge:
         t0 = time.perf_counter()
         query, diags, writes = output, [], False
         if stages.check:
+            emit("check", round=self.round)
             checked = bound.check(query, policy)
             diags += checked.diagnostics
             writes = checked.writes
@@ -281,6 +317,8 @@ class _Judge:
         check_ms = (time.perf_counter() - t0) * 1000
         dry = None
         if stages.dry_run and not any(d.is_error for d in diags):
+            checkpoint()
+            emit("dry_run", round=self.round)
             dry = bound.dry_run(query, policy, writes)
             if dry is not None:
                 diags += bound.outcome_diagnostics(dry, query)

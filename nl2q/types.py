@@ -181,7 +181,7 @@ class Round:
     """One model call and what the checks said of its output."""
 
     index: int
-    kind: Literal["generate", "repair"]
+    kind: Literal["generate", "repair", "edit"]  # edit: a person's query, checked and run
     prompt: list[dict[str, str]]
     raw_output: str
     query: str

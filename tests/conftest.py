@@ -32,6 +32,12 @@ def kg():
 
 
 @pytest.fixture(scope="session")
+def ops_kg(tmp_path_factory, kg) -> Path:
+    """The fixture knowledge graph as a Ladybug database (what ``make demo`` writes to fixtures/ops_kg)."""
+    return kg.write_ladybug(tmp_path_factory.mktemp("kg") / "ops_kg")
+
+
+@pytest.fixture(scope="session")
 def ops_duckdb(tmp_path_factory, ops_inventory) -> Path:
     return ops_inventory.write_duckdb(tmp_path_factory.mktemp("ops") / "ops.duckdb")
 

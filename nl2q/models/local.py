@@ -20,6 +20,7 @@ from typing import Any, Literal
 from ..errors import GrammarRejected, ModelError
 from ..grammar import llguidance_grammar, validate
 from ..types import Constraint, Messages, Veto
+from ..watch import checkpoint
 from . import Compiled, Finish, Generation, Guide, Model, Sampling
 from .kv import PrefixStore, chunks, growing_cache, truncate
 
@@ -232,6 +233,7 @@ class Decoding:
             self.lm.prefixes.save(self.prompt, self.cache)
             g.prefill_ms = (time.perf_counter() - t0) * 1000
             while True:
+                checkpoint()
                 if len(self.tokens) >= self.limit:
                     if self._cut_to_complete():
                         g.finish, g.closed_early = "grammar_end", True

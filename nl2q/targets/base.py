@@ -119,6 +119,22 @@ class Bound(ABC):
         """``{"start", "end"}`` of what an engine's error message names in ``text``; None when unknown."""
         return None
 
+    def describe(self) -> dict[str, Any]:
+        """The bound schema as data, for a person browsing it (``{"target": ..., ...}``)."""
+        return {"target": self.target}
+
+    def sample_questions(self, n: int = 6) -> list[str]:
+        """Questions drawn from the bound schema's own names, for a person to start from."""
+        return []
+
+    def graph(self, dry: DryRun) -> dict[str, Any] | None:
+        """The nodes and edges in a dry run's rows (``{"nodes": [...], "edges": [...]}``); None when there are none."""
+        return None
+
+    def neighbours(self, node: dict[str, Any]) -> str | None:
+        """A query for the neighbours of a node of :meth:`graph`, to be checked and run; None: not a graph target."""
+        return None
+
     def close(self) -> None:
         pass
 

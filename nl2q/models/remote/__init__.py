@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Iterator
 
 from ...errors import GrammarRejected, ModelError, require
 from ...types import Constraint, ConstraintKind, Messages
+from ...watch import checkpoint
 from .. import Compiled, Finish, Generation, Guide, Model, Sampling
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -226,6 +227,7 @@ class ChatServer(Model):
             self.parse(response.json(), reply)
             return reply
         for event in _events(response.iter_lines()):
+            checkpoint()
             if not reply.first_token_ms and _has_text(event):
                 reply.first_token_ms = (time.perf_counter() - t0) * 1000
             self.parse(event, reply)

@@ -63,6 +63,26 @@ class CypherBound(Bound):
         parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)""", text.strip().rstrip(";"))
         return "".join(p if i % 2 else " ".join(p.split()) for i, p in enumerate(parts)).strip()
 
+    def describe(self) -> dict[str, Any]:
+        from .browse import describe
+
+        return describe(self.schema)
+
+    def sample_questions(self, n: int = 6) -> list[str]:
+        from .browse import sample_questions
+
+        return sample_questions(self.schema, n)
+
+    def graph(self, dry: DryRun) -> dict[str, Any] | None:
+        from .browse import graph_of
+
+        return graph_of(dry.rows) if dry.ok else None
+
+    def neighbours(self, node: dict[str, Any]) -> str | None:
+        from .browse import neighbours_query
+
+        return neighbours_query(self.schema, node)
+
     def close(self) -> None:
         if self.executor is not None:
             self.executor.close()

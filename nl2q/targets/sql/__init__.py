@@ -77,6 +77,16 @@ class SqlBound(Bound):
         except Exception:  # sqlglot's generator can fail on trees its parser built (a CREATE naming no such column)
             return plain
 
+    def describe(self) -> dict[str, Any]:
+        from .browse import describe
+
+        return describe(self.schema)
+
+    def sample_questions(self, n: int = 6) -> list[str]:
+        from .browse import sample_questions
+
+        return sample_questions(self.schema, n)
+
     def close(self) -> None:
         self.executor.close()
 
