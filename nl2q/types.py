@@ -168,11 +168,13 @@ class DryRun:
 
 
 def jsonable(value: Any) -> Any:
-    """A JSON-safe form of an engine value: scalars as they are, sequences element-wise, the rest as text."""
+    """A JSON-safe form of an engine value: scalars as they are, sequences and maps element-wise, the rest as text."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, dict):  # a node, relationship or map
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
 
 

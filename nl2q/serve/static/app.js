@@ -671,10 +671,11 @@
     } },
   ];
 
+  const labelColors = new Map();
   function colorFor(label) {
-    let hash = 0;
-    for (const ch of String(label || "")) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-    return PALETTE[hash % PALETTE.length];
+    const key = String(label || "");
+    if (!labelColors.has(key)) labelColors.set(key, PALETTE[labelColors.size % PALETTE.length]);
+    return labelColors.get(key);
   }
 
   function destroyGraph() {
