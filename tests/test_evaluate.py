@@ -549,3 +549,24 @@ def test_concurrency_runs_items_at_once_on_one_model_with_the_same_rows(bench, t
     with pytest.raises(Nl2qError, match="choose one"):
         evaluate("spider-dev", model="x", configs=("raw",), out=tmp_path / "c", benchmarks=bench, workers=2,
                  concurrency=2, progress=False)
+
+
+@pytest.mark.skipif(not (SHARED / "text2cypher").is_dir(), reason="../shared/benchmarks is absent")
+def test_similar_few_shot_examples_share_words_with_the_question_and_stay_outside_its_database():
+    from nl2q.evaluate.suites import get_suite
+
+    suite = get_suite("text2cypher", None, None)
+    sample = suite.items(0, 6)
+    similar = suite.few_shot(sample, 3, 0, "similar")
+    randomly = suite.few_shot(sample, 3, 0, "random")
+    taken = {i.id for i in sample}
+    words = lambda q: {w.lower().strip("?.,'") for w in q.split() if len(w) > 3}  # noqa: E731
+    overlap = {"similar": 0, "random": 0}
+    for item in sample:
+        for name, shots in (("similar", similar), ("random", randomly)):
+            examples = shots[item.id]
+            assert len(examples) == 3 and all(e.database != item.database and e.id not in taken for e in examples)
+            overlap[name] += sum(len(words(e.question) & words(item.question)) for e in examples)
+        assert len({e.question for e in similar[item.id]}) == 3
+    assert overlap["similar"] > overlap["random"]
+    assert suite.few_shot(sample, 3, 0, "similar") == similar  # deterministic

@@ -36,6 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="benchmark directory (default: $NL2Q_BENCHMARKS, else ../shared/benchmarks)")
     p.add_argument("--few-shot", type=int, default=0, metavar="K",
                    help="K examples per item from the items outside the sample, other databases (default 0)")
+    p.add_argument("--few-shot-select", choices=("random", "similar"), default="random",
+                   help="random examples, or the K most similar questions (BM25, as the search box retrieves "
+                        "confirmed answers) (default random)")
     p.add_argument("--max-repairs", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluate(args.suite, limit=args.limit, model=args.model, configs=args.configs, out=out,
                        workers=args.workers, concurrency=args.concurrency, seed=args.seed, benchmarks=args.benchmarks,
                        max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens, few_shot=args.few_shot,
+                       few_shot_select=args.few_shot_select,
                        progress=not args.no_progress)
     ex = summary["execution"]
     print(f"{summary['suite_arg']}: {summary['n_items']} items, model {summary['model']}, seed {summary['seed']}, "

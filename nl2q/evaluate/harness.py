@@ -23,14 +23,16 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
              configs: str | Sequence[str] = DEFAULT_CONFIGS, out: str | Path, workers: int = 1, concurrency: int = 1,
              seed: int = 0,
              benchmarks: str | Path | None = None, max_repairs: int = 3, max_new_tokens: int = 256,
-             few_shot: int = 0, progress: bool = True, options: Mapping[str, str] | None = None) -> dict[str, Any]:
+             few_shot: int = 0, few_shot_select: str = "random", progress: bool = True,
+             options: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run ``configs`` side by side on a deterministic sample of ``suite``; write rows, summary, report, charts.
 
     Returns the summary (also written to ``out/summary.json``). Resumable: (item, configuration)
     pairs already in ``out/results.jsonl`` are skipped. ``model`` is a model name/directory or an
     ``nl2q.Model`` (``workers > 1`` needs a name: each worker process loads its own copy). ``concurrency``
     runs that many items at once in threads sharing one model: requests in flight to a server.
-    ``few_shot`` examples per item come from outside the sample (see ``Suite.few_shot``).
+    ``few_shot`` examples per item come from outside the sample, drawn at random or the most similar
+    (``few_shot_select``; see ``Suite.few_shot``).
     ``options`` are the suite's settings (e.g. text2cypher's ``graph_engine``, ``bolt_uri``); those not
     given are read here, once, from the environment variables the suite names (``Suite.env``).
     """
@@ -55,7 +57,8 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         store = ResultStore(out / RESULTS_FILE)
         model_name = _model_name(model)
         _check_compatible(store, s.name, model_name, out, few_shot)
-        shots = s.few_shot(items, few_shot, seed)
+        shots = s.few_shot(items, few_shot, seed, few_shot_select)
+        _check_examples(store, shots, out)
         pending = [(it, [c for c in config_list if (it.id, c) not in store]) for it in items]
         pending = [(it, cs) for it, cs in pending if cs]
         s.execution()  # opens the engine (loading graphs once, here) before any item or worker runs
@@ -76,7 +79,8 @@ def evaluate(suite: str, *, limit: int | None = None, model: Any = None,
         rows = [store.rows[(it.id, c)] for it in items for c in config_list if (it.id, c) in store]
         runs = _earlier_runs(out / SUMMARY_FILE) + ([run_info] if run_info["pairs_run"] else [])
         summary = summarise(rows, suite=s, suite_arg=suite, items=items, configs=config_list, seed=seed, limit=limit,
-                            model=model_name, run=run_info, runs=runs, few_shot=few_shot)
+                            model=model_name, run=run_info, runs=runs, few_shot=few_shot,
+                            few_shot_select=few_shot_select)
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
         write_json(out / SUMMARY_FILE, summary)
         summary["charts"] = write_charts(summary, out)
@@ -114,6 +118,15 @@ def _earlier_runs(path: Path) -> list[dict[str, Any]]:
     data = read_json(path)
     timing = (data.get("timing") if isinstance(data, dict) else None) or {}
     return list(timing.get("runs") or [])
+
+
+def _check_examples(store: ResultStore, shots: dict[str, list[Any]], out: Path) -> None:
+    """Rows shown other examples than this run would show (another --few-shot-select) are another experiment."""
+    for row in store.rows.values():
+        ids = [e.id for e in shots.get(row.get("item_id"), [])]
+        if row.get("item_id") in shots and not row.get("error") and list(row.get("few_shot") or []) != ids:
+            raise Nl2qError(f"{out / RESULTS_FILE} holds results shown other few-shot examples than this run's",
+                            "use another --out directory for each --few-shot-select")
 
 
 def _check_compatible(store: ResultStore, suite_name: str, model: str, out: Path, few_shot: int) -> None:

@@ -93,13 +93,18 @@ class Suite(ABC):
             order = order[: max(0, limit)]
         return [items[i] for i in order]
 
-    def few_shot(self, sample: list[Item], k: int, seed: int) -> dict[str, list[Item]]:
+    def few_shot(self, sample: list[Item], k: int, seed: int, select: str = "random") -> dict[str, list[Item]]:
         """``k`` examples per sampled item, from the split disjoint from the sample.
 
         The split: every item of the suite (all databases) that is not in ``sample``; an item's examples
         come from other databases than its own, since Spider and text2cypher hold paraphrases of one
-        question on the same database. Drawn with ``random.Random(f"{seed}:{item.id}")``.
+        question on the same database. ``select="random"``: drawn with ``random.Random(f"{seed}:{item.id}")``;
+        ``"similar"``: the ``k`` whose questions are most like the item's, retrieved the way the search box
+        retrieves confirmed answers (:class:`nl2q.examples.Examples`, BM25), so the harness measures what
+        retrieval buys over random examples.
         """
+        if select not in ("random", "similar"):
+            raise Nl2qError(f"unknown few-shot selection {select!r}", "choose random or similar")
         if k <= 0:
             return {i.id: [] for i in sample}
         taken = {i.id for i in sample}
@@ -109,12 +114,29 @@ class Suite(ABC):
                 by_db.setdefault(i.database, []).append(i)
         others = {db: [x for d, xs in by_db.items() if d != db for x in xs] for db in {i.database for i in sample}}
         out: dict[str, list[Item]] = {}
+        indexes: dict[str, tuple[Any, dict[tuple[str, str], Item]]] = {}
         for item in sample:
             eligible = others[item.database]
             if len(eligible) < k:
                 raise Nl2qError(f"only {len(eligible)} few-shot examples outside the evaluated items for {item.id} "
                                 f"(database {item.database}); {k} asked for", "lower --limit or --few-shot")
-            out[item.id] = random.Random(f"{seed}:{item.id}").sample(eligible, k)
+            if select == "random":
+                out[item.id] = random.Random(f"{seed}:{item.id}").sample(eligible, k)
+                continue
+            if item.database not in indexes:
+                from ..examples import Examples
+
+                index, by_pair, asked = Examples(), {}, set()
+                for x in eligible:
+                    if x.question not in asked:  # one example per question text
+                        asked.add(x.question)
+                        index.add("split", x.question, x.gold)
+                        by_pair[(x.question, x.gold)] = x
+                indexes[item.database] = (index, by_pair)
+            index, by_pair = indexes[item.database]
+            found = [by_pair[pair] for pair in index.similar("split", item.question, k)]
+            rest = [x for x in random.Random(f"{seed}:{item.id}").sample(eligible, len(eligible)) if x not in found]
+            out[item.id] = found + rest[: k - len(found)]  # a question sharing no word with any: random ones
         return out
 
     @abstractmethod

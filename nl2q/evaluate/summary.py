@@ -111,7 +111,8 @@ def _breakdown(suite: Suite, items: list[Item], by_config: dict[str, list[dict[s
 
 def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items: list[Item], configs: list[str],
               seed: int, limit: int | None, model: str, run: dict[str, Any],
-              runs: list[dict[str, Any]] | None = None, few_shot: int = 0) -> dict[str, Any]:
+              runs: list[dict[str, Any]] | None = None, few_shot: int = 0,
+              few_shot_select: str = "random") -> dict[str, Any]:
     """summary.json: per configuration, per breakdown group, and how the run (and earlier ``runs``) were made."""
     from .. import __version__
 
@@ -130,7 +131,11 @@ def summarise(rows: list[dict[str, Any]], *, suite: Suite, suite_arg: str, items
         "execution": suite.execution(),
         "few_shot": ({"k": few_shot, "split": "every suite item (all databases) not in the sample; an item's examples "
                                                "from other databases than its own",
-                      "draw": "random.Random(f'{seed}:{item_id}').sample", "ids_per_row": "results.jsonl `few_shot`"}
+                      "select": few_shot_select,
+                      "draw": ("random.Random(f'{seed}:{item_id}').sample" if few_shot_select == "random" else
+                               "the k most similar questions (nl2q.examples.Examples: SQLite FTS5, BM25, Porter stemmer); "
+                               "random ones when fewer share a word"),
+                      "ids_per_row": "results.jsonl `few_shot`"}
                      if few_shot else
                      {"k": 0, "split": None, "note": "no few-shot examples; prompts hold the question and the schema only"}),
         "gold_in_prompts": False,

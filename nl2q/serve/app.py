@@ -100,8 +100,8 @@ class Server:
         return self.sources[sid]
 
 
-def create_app(settings: Settings, compiler: Compiler) -> Starlette:
-    """Bind every source (failing here, not at the first question), open the store, build the app."""
+def create_app(settings: Settings, compiler: Compiler) -> Gate:
+    """Bind every source (failing here, not at the first question), open the store, build the ASGI app."""
     server = Server(settings, compiler, Store(settings.store), JobQueue(settings.workers, settings.max_waiting),
                     JobQueue(settings.check_workers, 4 * settings.check_workers), RateLimit(settings.rate_per_minute))
     for src in settings.sources:
@@ -141,7 +141,7 @@ def create_app(settings: Settings, compiler: Compiler) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error, Exception: _internal_error})
     app.state.server = server
-    return Gate(app, token=settings.token, max_body=settings.max_body)  # type: ignore[return-value]
+    return Gate(app, token=settings.token, max_body=settings.max_body)
 
 
 # ---------------------------------------------------------------------------------------------- pages
