@@ -70,7 +70,7 @@ def _coerce(path: Path, key: str, value: Any, hint: Any) -> Any:
             raise DialectError(f"{path}: {key} must be a list of {args[0].__name__}")
         return tuple(value)
     if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(v, args[1]) for v in value.values()):
+        if not isinstance(value, dict) or (args[1] is not Any and not all(isinstance(v, args[1]) for v in value.values())):
             raise DialectError(f"{path}: {key} must be a table of {args[1].__name__} values")
         return dict(value)
     if isinstance(hint, type) and not isinstance(value, hint):

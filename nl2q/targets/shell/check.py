@@ -148,9 +148,10 @@ def name_diagnostics(script: str, env: ShellEnvironment, profile: ShellProfile) 
     """Unknown commands (did-you-mean), flags a command does not take here, relative paths not in the tree."""
     from .syntax import commands, functions
 
-    defined = set(functions(script)) | _aliases(script)
+    found = commands(script)
+    defined = set(functions(script)) | _aliases(found)
     out: list[Diagnostic] = []
-    for cmd in commands(script):
+    for cmd in found:
         name = cmd.name
         if name is None or name.value is None:
             continue
@@ -172,11 +173,9 @@ def name_diagnostics(script: str, env: ShellEnvironment, profile: ShellProfile) 
     return out
 
 
-def _aliases(script: str) -> set[str]:
-    from .syntax import commands
-
+def _aliases(found: Iterable) -> set[str]:
     names = set()
-    for cmd in commands(script):
+    for cmd in found:
         if cmd.name is not None and cmd.name.value == "alias":
             for a in cmd.args:
                 if a.value and "=" in a.value:
@@ -221,9 +220,9 @@ def _path_diagnostics(script: str, env: ShellEnvironment, args: Iterable) -> lis
 def risk_diagnostics(script: str, env: ShellEnvironment, profile: ShellProfile, policy: Policy,
                      out: ShellCheck) -> list[Diagnostic]:
     """The script's tier (the highest of its commands'); above read-only it needs ``allow_writes``."""
-    from .risk import RiskRules, Tier, classify, needs_approval
+    from .risk import Tier, classify, needs_approval
 
-    risk = classify(script, RiskRules.from_mapping(profile.risk), str(env.workdir) if env.workdir else None)
+    risk = classify(script, profile.risk_rules, str(env.workdir) if env.workdir else None)
     out.tier = risk.tier.name.lower()
     out.writes = risk.tier != Tier.READ_ONLY
     out.needs_approval = needs_approval(risk.tier)

@@ -130,23 +130,15 @@ class _Source:
 
 def _unescape_bare(s: str) -> str:
     """Quote removal outside quotes: ``\\x`` is ``x``, a backslash-newline is nothing."""
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and i + 1 < len(s):
-            if s[i + 1] != "\n":
-                out.append(s[i + 1])
-            i += 2
-            continue
-        out.append(s[i])
-        i += 1
-    return "".join(out)
+    return _unescape_double(s, special=None)
 
 
-def _unescape_double(s: str, special: str = '$`"\\') -> str:
-    """Inside double quotes (and unquoted here-documents) a backslash only escapes a few characters."""
+def _unescape_double(s: str, special: str | None = '$`"\\') -> str:
+    """Inside double quotes (and unquoted here-documents) a backslash only escapes a few characters;
+    ``special=None``: every character (outside quotes)."""
     out, i = [], 0
     while i < len(s):
-        if s[i] == "\\" and i + 1 < len(s) and (s[i + 1] in special or s[i + 1] == "\n"):
+        if s[i] == "\\" and i + 1 < len(s) and (special is None or s[i + 1] in special or s[i + 1] == "\n"):
             if s[i + 1] != "\n":
                 out.append(s[i + 1])
             i += 2
