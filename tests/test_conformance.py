@@ -60,7 +60,7 @@ def test_whatever_decoding_can_emit_the_checker_accepts(target, dialect, seed, d
         checked = bound.check(text, Policy())
         bad = [d for d in checked.diagnostics if d.is_error and d.code.startswith(kit.never)]
         assert not bad, (text, bad)
-        assert not checked.writes, text
+        assert kit.decode_writes or not checked.writes, text
         if kit.foreign_names is not None:
             assert kit.foreign_names(bound, text) == [], text
     finally:

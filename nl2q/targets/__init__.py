@@ -21,7 +21,8 @@ from ..profile import Profile
 from .base import Bound, Checked, Target, TargetSpec
 
 GROUP = "nl2q.targets"
-_BUILTIN = {"sql": "nl2q.targets.sql:SqlTarget", "cypher": "nl2q.targets.cypher:CypherTarget"}
+_BUILTIN = {"sql": "nl2q.targets.sql:SqlTarget", "cypher": "nl2q.targets.cypher:CypherTarget",
+            "shell": "nl2q.targets.shell:ShellTarget"}
 _LOADED: dict[str, Target] = {}
 _LOCK = threading.Lock()
 

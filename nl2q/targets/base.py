@@ -57,6 +57,9 @@ class Conformance:
     different: tuple[tuple[str, str], ...]
     same: tuple[tuple[str, str], ...] = ()
     never: tuple[str, ...] = ("syntax.", "policy.", "dialect.")  # code prefixes a decode sentence must not get
+    # whether decode sentences may be writes: a shell constraint names commands but cannot rule out their
+    # writing flags (find -delete) without forbidding the command, so the policy on the tree decides
+    decode_writes: bool = False
     # names in an output that the bound source does not have (beyond what the checker reports); optional
     foreign_names: Callable[[Any, str], list[str]] | None = None
 

@@ -77,6 +77,7 @@ class ShellTarget(Target):
             different=(("grep -r Error .", "grep -r error ."), ("ls -la", "ls -l")),
             same=(("ls -la", "ls -la;"),),
             never=("syntax.", "schema.unknown_command", "dialect."),
+            decode_writes=True,
         )
 
 

@@ -232,11 +232,12 @@ def risk_diagnostics(script: str, env: ShellEnvironment, profile: ShellProfile, 
     if first is not None:
         line, col = position(script, first.start)
         where = {"line": line, "col": col, "start": first.start, "end": max(first.end, first.start + 1)}
-    diags = [Diagnostic(f"risk.{out.tier}", f"risk tier: {out.tier.replace('_', ' ')} ({reasons})", severity="info",
+    tier = Diagnostic(f"risk.{out.tier}", f"risk tier: {out.tier.replace('_', ' ')} ({reasons})", severity="info",
                         stage="policy", hint="a person must approve it before it runs for real" if out.needs_approval
-                        else "", **where)]
+                        else "", **where)
+    diags = []
     if out.writes and not policy.allow_writes:
         diags.append(Diagnostic("policy.write", f"the script is {out.tier.replace('_', ' ')}: {reasons}; the policy "
                                 "is read-only", stage="policy", **where,
                                 hint="answer with commands that only read, or allow writes (allow_writes=True)"))
-    return diags
+    return diags + [tier]

@@ -20,6 +20,7 @@ be sound treat any error as "this script may do anything".
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -277,6 +278,16 @@ class _Sink:
     assigned: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
+_ASSIGNMENT_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=")
+
+
+def _split_assignment(word: Word, m: re.Match[str]) -> tuple[str, Word]:
+    """A plain ``NAME=value`` word in command position (tree-sitter reads ``! x=1`` as a command): bash assigns."""
+    at = word.start + m.end()
+    rest = word.text[m.end():]
+    return m.group(1), Word(rest, rest, at, word.end, False)
+
+
 class _Walker:
     """One pass over a tree; one method per node kind, everything else is walked through."""
 
@@ -297,7 +308,7 @@ class _Walker:
             "command_substitution": self._substitution,
             "process_substitution": self._substitution,
             "heredoc_body": self._heredoc_body,
-            "subshell": lambda n, s: self._children(n, s.nest("subshell")),
+            "subshell": self._subshell,
             "compound_statement": self._compound,
             "if_statement": lambda n, s: self._children(n, s.nest("if")),
             "case_statement": lambda n, s: self._children(n, s.nest("case")),
@@ -452,6 +463,8 @@ class _Walker:
             start, end = self._span(first, final)
             if words and first.type == "word" and segment[0][0] == "word":
                 start = words[0].start
+            while words and (m := _ASSIGNMENT_WORD.match(words[0].text)) and words[0].text == words[0].value:
+                assignments.append(_split_assignment(words.pop(0), m))
             is_last = n == len(segments) - 1
             tail = scope.tail if is_last else ()
             if is_last:
@@ -620,6 +633,22 @@ class _Walker:
         for child in redirect_nodes:
             self._redirect_inner(child, scope, rests)
         self._continue(rests, scope, self._output(mark, scope.context))
+
+    def _subshell(self, node: Any, scope: _Scope) -> None:
+        """tree-sitter reads ``! ((x))`` as two nested subshells; bash reads arithmetic, which runs nothing."""
+        named = [c for c in node.children if c.is_named]
+        if (len(named) == 1 and named[0].type == "subshell" and named[0].start_byte == node.start_byte + 1
+                and named[0].end_byte == node.end_byte - 1):
+            inner = scope.nest("arithmetic")
+            stack = [named[0]]
+            while stack:
+                n = stack.pop()
+                if n.type in ("command_substitution", "process_substitution"):
+                    self.visit(n, inner)
+                else:
+                    stack.extend(reversed(n.children))
+            return
+        self._children(node, scope.nest("subshell"))
 
     def _compound(self, node: Any, scope: _Scope) -> None:
         arithmetic = bool(node.children) and node.children[0].type == "(("

@@ -296,6 +296,7 @@ def check_growth(tree: exp.Expression) -> list[Diagnostic]:
 # folding more (str.lower) would call two names one that the engine keeps apart.
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 # Names the engines answer with their own catalog, never with a user's table.
+# No catalog table ends in _cte, the grammar's form for CTE names (pg_cte is an undefined CTE, not the catalog).
 _CATALOG_PREFIXES = ("sqlite_", "duckdb_", "pragma_", "pg_", "information_schema")
 
 
@@ -383,7 +384,7 @@ def check_tables(tree: exp.Expression, schema: SqlSchema, dialect: SqlProfile) -
             continue
         if cte_in_scope(table) or bound_table(schema, table.name):
             continue
-        if fold(table.name).startswith(_CATALOG_PREFIXES):
+        if fold(table.name).startswith(_CATALOG_PREFIXES) and not fold(table.name).endswith("_cte"):
             diags.append(Diagnostic(
                 "policy.catalog_table", f"'{table.name}' is the engine's catalog, not a table of this schema",
                 hint=f"read from the schema's tables ({known})", stage="policy", **_at(table, this)))
