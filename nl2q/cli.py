@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from .errors import Nl2qError
 from .models.config import MODEL_HELP
 from .quiet import quiet as _quiet
-from .types import CompileResult, DryRun
+from .types import Approval, CompileResult, DryRun
 
 
 def _source(args: argparse.Namespace) -> tuple[str, Any]:
@@ -22,6 +22,8 @@ def _source(args: argparse.Namespace) -> tuple[str, Any]:
     given = [(t, getattr(args, f"source_{t}")) for t in available() if getattr(args, f"source_{t}", None) is not None]
     if args.source is not None:
         given.append((args.target, args.source))
+    if not given and args.target and get_target(args.target).spec.source_default:
+        given.append((args.target, get_target(args.target).spec.source_default))
     flags = ", ".join(f"--{get_target(t).spec.source_flag} PATH" for t in available() if get_target(t).spec.source_flag)
     if len(given) != 1:
         raise Nl2qError("say what to query", f"pass exactly one of {flags}, or --target NAME --source SOURCE")
@@ -36,15 +38,100 @@ def _ask(args: argparse.Namespace) -> int:
     from .policy import Policy
 
     target, source = _source(args)
-    policy = Policy(max_rows=args.max_rows, timeout_s=args.timeout)
+    policy = Policy(allow_writes=args.allow_writes, max_rows=args.max_rows, timeout_s=args.timeout)
     compiler = Compiler(args.model, policy=policy, stages=Stages.named(args.config),
                         max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens)
     result = compiler.compile(args.question, schema=source, target=target, dialect=args.dialect)
+    refused = None
+    if args.run and result.valid:
+        from .errors import NotApproved
+
+        try:
+            result = _run_for_real(compiler, result, source)
+        except NotApproved as e:
+            refused = e
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:
         print(render(result))
-    return 0 if result.valid else 1
+    if refused is not None:
+        print(f"nl2q: {refused}", file=sys.stderr)
+    return 0 if result.valid and (not args.run or (result.executed and result.executed.outcome.ok)) else 1
+
+
+def _run_for_real(compiler: Any, result: CompileResult, source: Any) -> CompileResult:
+    """``--run``: the checked output runs for real once its tier allows it; a tier that needs a person is
+    asked on the terminal ([r]un / [e]dit / [a]bort), and never confirmed by a flag or from a pipe."""
+    from .errors import NotApproved
+
+    while True:
+        answers: list[str] = []
+
+        def approve(request: Approval) -> bool:
+            print(render_approval(request), file=sys.stderr)
+            answers.append(_ask_terminal("[r]un / [e]dit / [a]bort? "))
+            return answers[-1] == "r"
+
+        try:
+            compiler.execute(result, schema=source, dialect=result.dialect, approve=approve)
+            return result
+        except NotApproved:
+            if answers[-1:] != ["e"]:
+                raise
+        result = compiler.run(_edit(result.query), schema=source, target=result.target, dialect=result.dialect,
+                              question=result.question)
+        if not result.valid:
+            return result
+
+
+def render_approval(request: Approval) -> str:
+    """What a person reads before saying yes: the exact text, its tier and why, and what the dry run did."""
+    lines = ["", f"About to run for real in {request.where or 'the bound source'}:", "", request.text, "",
+             f"risk tier: {request.tier.replace('_', ' ')} ({'; '.join(request.reasons) or 'no reason given'})"]
+    if request.dry_run is not None:
+        lines += ["", "in the sandboxed dry run it did this:"] + render_outcome(request.dry_run)
+        if not request.dry_run.effects:
+            lines.append("  (no files created, changed or deleted)")
+    return "\n".join(lines)
+
+
+def _ask_terminal(prompt: str) -> str:
+    """One letter typed on the controlling terminal; no terminal, no answer (a pipe cannot confirm)."""
+    from .errors import NotApproved
+
+    try:
+        with open("/dev/tty", "r+") as tty:
+            tty.write(prompt)
+            tty.flush()
+            return tty.readline().strip().lower()[:1]
+    except OSError:
+        raise NotApproved("this needs a person's confirmation on a terminal, and there is none",
+                          "run nl2q ask --run from a terminal, or use Compiler.execute(approve=...)") from None
+
+
+def _edit(text: str) -> str:
+    """The output opened in $VISUAL/$EDITOR, or a replacement typed on the terminal."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        return _ask_terminal_line(f"current: {text}\nnew: ") or text
+    with tempfile.NamedTemporaryFile("w+", suffix=".sh", delete=False) as f:
+        f.write(text + "\n")
+    try:
+        subprocess.run([*shlex.split(editor), f.name], check=False)
+        return Path(f.name).read_text().strip()
+    finally:
+        os.unlink(f.name)
+
+
+def _ask_terminal_line(prompt: str) -> str:
+    with open("/dev/tty", "r+") as tty:
+        tty.write(prompt)
+        tty.flush()
+        return tty.readline().strip()
 
 
 def render(result: CompileResult) -> str:
@@ -56,6 +143,9 @@ def render(result: CompileResult) -> str:
         lines += ["", result.explain()]
     if result.dry_run and result.dry_run.ok:
         lines += render_outcome(result.dry_run)
+    if result.executed:
+        lines += ["", f"-- ran for real ({result.executed.approved_by} approved, tier "
+                      f"{result.executed.tier.replace('_', ' ')}):"] + render_outcome(result.executed.outcome)
     return "\n".join(lines)
 
 
@@ -140,6 +230,11 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--timeout", type=float, default=5.0, help="dry-run timeout in seconds")
     ask.add_argument("--config", default="repair",
                      help="raw | constrained | constrained+scope | constrained+scope+backtrack | repair (default: all stages)")
+    ask.add_argument("--allow-writes", action="store_true",
+                     help="let the output change things (a script that writes files); the default is read-only")
+    ask.add_argument("--run", action="store_true",
+                     help="run the checked, dry-run output for real (shell: in --workdir); destructive, network "
+                          "and privileged ones ask on the terminal: [r]un / [e]dit / [a]bort")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=_ask)
     from .evaluate.cli import add_parser as add_eval_parser

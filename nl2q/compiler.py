@@ -8,18 +8,19 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .decode import Attempt, decode
-from .errors import GrammarRejected, Nl2qError
+from .errors import GrammarRejected, Nl2qError, NotApproved
 from .models import Compiled, Guide, Model, load_model
 from .policy import Policy
 from .prompt import fence, generation_messages
 from .repair import repair_messages
 from .targets import Bound, get_target
-from .types import Codes, CompileResult, Diagnostic, DryRun, Round, Veto
+from .types import Approval, Codes, CompileResult, Diagnostic, DryRun, Executed, Round, Veto
 from .watch import Watch, checkpoint, emit, watching
 
 
@@ -125,6 +126,42 @@ class Compiler:
                          "dry_run_ms": round(verdict.dry.elapsed_ms, 1) if verdict.dry else 0.0,
                          "total_ms": round(total_ms, 1)},
                 tokens={"prompt": 0, "output": 0}, model="", config={"edited": True, "policy": self.policy.__dict__})
+
+    def execute(self, result: CompileResult, *, schema: Any, approve: Callable[[Approval], bool] | None = None,
+                dialect: str | None = None) -> Executed:
+        """Run a compiled output for real, recorded on ``result.executed``.
+
+        The output is checked and dry-run again first (the directory may have changed since), under this
+        compiler's policy, so a write still needs ``allow_writes``. A tier that needs a person (destructive,
+        network, privilege, unknown) runs only if ``approve`` (shown the exact text, its tier, reasons and
+        dry-run effects) returns True; without a callback it raises :class:`NotApproved`. Nothing is
+        approved on anyone's behalf.
+        """
+        if not result.valid or not result.query:
+            raise Nl2qError("only a valid output runs for real", "fix what result.explain() lists first")
+        bound = self.bind(schema, result.target, dialect or result.dialect)
+        verdict = _Judge(bound, self.policy, Stages(), 1)(result.query)
+        errors = [d for d in verdict.diagnostics if d.is_error]
+        if errors:
+            raise Nl2qError(f"the {bound.spec.noun} no longer passes its checks: [{errors[0].code}] "
+                            f"{errors[0].message}", errors[0].hint)
+        request = bound.approval(verdict.query, self.policy)
+        if request is None:
+            raise Nl2qError(f"nl2q only dry-runs {bound.spec.plural}", f"run the {bound.spec.noun} yourself")
+        request = replace(request, dry_run=verdict.dry)
+        approved_by = "policy"
+        if request.required:
+            tier = request.tier.replace("_", " ")
+            if approve is None:
+                raise NotApproved(f"the {bound.spec.noun} is {tier} ({'; '.join(request.reasons)}) and needs a "
+                                  "person's approval", "pass approve=callback, or confirm it in `nl2q ask --run`")
+            if approve(request) is not True:
+                raise NotApproved(f"the {tier} {bound.spec.noun} was not approved: nothing ran")
+            approved_by = "person"
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        outcome = bound.execute(verdict.query, self.policy)
+        result.executed = Executed(verdict.query, request.tier, approved_by, outcome, started)
+        return result.executed
 
     def _compile(self, question: str, schema: Any, target: str, dialect: str | None, max_repairs: int | None,
                  stages: Stages | None, examples: Sequence[tuple[str, str]]) -> CompileResult:

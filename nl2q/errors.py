@@ -31,6 +31,10 @@ class DialectError(Nl2qError):
     """Unknown dialect or a dialect that does not fit the target."""
 
 
+class NotApproved(Nl2qError):
+    """An output that needs a person's approval to run for real did not get it."""
+
+
 class MissingExtra(Nl2qError):
     """A feature needs an optional dependency group that is not installed."""
 

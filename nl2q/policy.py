@@ -13,3 +13,4 @@ class Policy:
     max_rows: int = 1000
     preview_rows: int = 10
     timeout_s: float = 5.0
+    run_timeout_s: float = 300.0  # bound on a real run (Compiler.execute), which may do real work

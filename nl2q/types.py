@@ -133,6 +133,7 @@ class Effect:
     kind: str  # e.g. "file.created", "file.deleted", "http.request"
     target: str
     detail: str = ""
+    digest: str = ""  # the content's hash afterwards (files created or changed), so two runs' effects compare
 
 
 @dataclass
@@ -209,6 +210,40 @@ class Round:
         return d
 
 
+@dataclass(frozen=True)
+class Approval:
+    """What a person is asked before an output runs for real: the exact text, its risk tier and why, and what
+    the dry run showed it would do. ``required`` is False when the tier needs no one (then no one is asked)."""
+
+    target: str
+    text: str
+    tier: str  # read_only, changes_files, destructive, network, privilege, unknown
+    reasons: tuple[str, ...]
+    required: bool
+    dry_run: DryRun | None = None
+    where: str = ""  # the directory or host it runs against
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["dry_run"] = self.dry_run.to_dict() if self.dry_run else None
+        return d
+
+
+@dataclass
+class Executed:
+    """What ran for real and how it ended: recorded on the result by :meth:`nl2q.Compiler.execute`."""
+
+    text: str
+    tier: str
+    approved_by: str  # "policy" (no approval needed), "person" (the approve callback said yes)
+    outcome: DryRun  # mode "real"
+    started_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "tier": self.tier, "approved_by": self.approved_by,
+                "outcome": self.outcome.to_dict(), "started_at": self.started_at}
+
+
 @dataclass
 class CompileResult:
     """The final query with everything that led to it."""
@@ -225,6 +260,7 @@ class CompileResult:
     tokens: dict[str, int]
     model: str
     config: dict[str, Any]
+    executed: Executed | None = None  # set when the output was run for real (Compiler.execute)
 
     @property
     def output(self) -> str:
@@ -253,4 +289,5 @@ class CompileResult:
             "tokens": self.tokens,
             "model": self.model,
             "config": self.config,
+            "executed": self.executed.to_dict() if self.executed else None,
         }

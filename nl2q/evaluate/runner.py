@@ -11,7 +11,6 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..compiler import Compiler, Stages
 from ..errors import Nl2qError
 from ..models import Model, load_model
-from ..policy import Policy
 from .progress import Progress
 from .replay import ReplayModel
 from .scoring import failed_row, score
@@ -25,7 +24,7 @@ class Runner:
     def __init__(self, suite: Suite, model: Any, max_repairs: int, max_new_tokens: int) -> None:
         self.suite = suite
         self.model = ReplayModel(load_model(model))
-        self.compiler = Compiler(self.model, policy=Policy(), max_repairs=max_repairs, max_new_tokens=max_new_tokens)
+        self.compiler = Compiler(self.model, policy=suite.policy, max_repairs=max_repairs, max_new_tokens=max_new_tokens)
         self.model_name = self.compiler.model.name
 
     def run(self, item: Item, configs: list[str], examples: Sequence[Item] = ()) -> Iterable[dict[str, Any]]:

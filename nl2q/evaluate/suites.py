@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import Nl2qError
+from ..policy import Policy
 from .benchmarks import benchmarks_root
 from .compare import Execution, results_match
 
@@ -32,6 +33,9 @@ GROUP = "nl2q.suites"
 _BUILTIN = {
     "spider-dev": "nl2q.targets.sql.spider:SpiderDev",
     "text2cypher": "nl2q.targets.cypher.text2cypher_suite:Text2Cypher",
+    "intercode-alfa": "nl2q.targets.shell.nl2bash:InterCodeAlfa",
+    "intercode-bash": "nl2q.targets.shell.nl2bash:InterCodeBash",
+    "nl2bash": "nl2q.targets.shell.nl2bash:NL2Bash",
 }
 
 
@@ -59,6 +63,8 @@ class Suite(ABC):
     breakdowns: tuple[str, ...] = ("database",)
     group_order: Mapping[str, Sequence[str]] = {}  # breakdown key -> values listed first, in this order
     env: Mapping[str, str] = {}
+    # what outputs are judged under: read-only, unless the benchmark's tasks write (then runs are on sandboxed copies)
+    policy: Policy = Policy()
 
     def __init__(self, root: Path, databases: Sequence[str] | None = None,
                  options: Mapping[str, str] | None = None) -> None:

@@ -17,7 +17,7 @@ from ..errors import DialectError
 from ..policy import Policy
 from ..profile import Profile, load_profile
 from ..resources import data_dir
-from ..types import Codes, Constraint, Diagnostic, DryRun, Scope, position
+from ..types import Approval, Codes, Constraint, Diagnostic, DryRun, Scope, position
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class TargetSpec:
     has_rows: bool = True  # whether a dry run returns rows (an empty result deserves a second look)
     source_flag: str = ""  # the CLI flag that names a source for this target, e.g. "db"
     source_help: str = ""
+    source_default: str = ""  # the source when the CLI names only the target (shell: the current directory)
     default_dialect: str = ""
     closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end (a clause, CASE's END), preferred as the budget runs low
     extenders: tuple[str, ...] = ()  # words that only lengthen an unfinished output (AND, EXISTS), avoided then
@@ -121,6 +122,16 @@ class Bound(ABC):
     def locate_error(self, text: str, error: str) -> dict[str, int] | None:
         """``{"start", "end"}`` of what an engine's error message names in ``text``; None when unknown."""
         return None
+
+    def approval(self, text: str, policy: Policy) -> "Approval | None":
+        """What running ``text`` for real would need (its tier, whether a person must approve); None for a
+        target whose outputs nl2q only dry-runs (queries: the caller runs them on their own engine)."""
+        return None
+
+    def execute(self, text: str, policy: Policy) -> DryRun:
+        """Run ``text`` for real. Only :meth:`nl2q.Compiler.execute` calls this, after the checks, a fresh dry
+        run and the approval the tier needs."""
+        raise NotImplementedError(f"{self.target} outputs are not run for real by nl2q")
 
     def describe(self) -> dict[str, Any]:
         """The bound schema as data, for a person browsing it (``{"target": ..., ...}``)."""

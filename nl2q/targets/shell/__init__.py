@@ -6,13 +6,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ...errors import Nl2qError
 from ...policy import Policy
-from ...types import Constraint, DryRun
+from ...types import Approval, Constraint, DryRun
 from ..base import Bound, Checked, Conformance, Target, TargetSpec
 from .environment import ShellEnvironment, bind_environment
 from .profile import ShellProfile
 
-SHELL = TargetSpec(name="shell", noun="script", fence="bash", has_rows=False, source_flag="workdir",
+SHELL = TargetSpec(name="shell", noun="script", fence="bash", has_rows=False, source_flag="workdir", source_default=".",
                    source_help="shell: a working directory (commands from PATH), or {workdir, commands}",
                    default_dialect="bash", extenders=("&&", "||", "|"))
 GRAMMAR_WORDS = 200  # the work directory's top entries offered to the decoder as words
@@ -45,13 +46,31 @@ class ShellBound(Bound):
             return None
         from .sandbox import Limits, run_sandboxed
 
-        return run_sandboxed(text, self.env.workdir, Limits(timeout_s=policy.timeout_s))
+        return run_sandboxed(text, self.env.workdir, Limits(timeout_s=policy.timeout_s), mount_at=self.env.shown_as)
+
+    def approval(self, text: str, policy: Policy) -> Approval | None:
+        from .check import risk_diagnostics, ShellCheck
+
+        out = ShellCheck()
+        risk_diagnostics(text, self.env, self.dialect, policy, out)
+        return Approval("shell", text, out.tier, tuple(out.reasons), out.needs_approval,
+                        where=str(self.env.workdir or ""))
+
+    def execute(self, text: str, policy: Policy) -> DryRun:
+        """bash in the bound work directory itself, for real, with the caller's environment, a deadline and the
+        files it created, changed and deleted listed (as the dry run lists them on its copy)."""
+        if self.env.workdir is None or self.env.shown_as is not None:
+            raise Nl2qError("a script runs for real only in a work directory bound at its own path",
+                            "bind the directory the script is for (--workdir DIR)")
+        from .sandbox import Limits, run_here
+
+        return run_here(text, self.env.workdir, Limits(timeout_s=policy.run_timeout_s))
 
     def normalise(self, text: str) -> str:
         return text.strip().rstrip(";").strip()
 
     def describe(self) -> dict[str, Any]:
-        return {"target": "shell", "system": self.env.system, "workdir": str(self.env.workdir or ""),
+        return {"target": "shell", "system": self.env.system, "workdir": str(self.env.seen or ""),
                 "commands": sorted(self.env.commands), "entries": [e.__dict__ for e in self.env.entries[:500]],
                 "truncated": self.env.truncated}
 

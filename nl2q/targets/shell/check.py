@@ -33,6 +33,7 @@ class ShellCheck:
     tier: str = "read_only"
     needs_approval: bool = False
     writes: bool = False
+    reasons: list[str] = field(default_factory=list)  # why the script has its tier
 
 
 def check_shell(script: str, env: ShellEnvironment, profile: ShellProfile, policy: Policy) -> ShellCheck:
@@ -222,11 +223,12 @@ def risk_diagnostics(script: str, env: ShellEnvironment, profile: ShellProfile, 
     """The script's tier (the highest of its commands'); above read-only it needs ``allow_writes``."""
     from .risk import Tier, classify, needs_approval
 
-    risk = classify(script, profile.risk_rules, str(env.workdir) if env.workdir else None)
+    risk = classify(script, profile.risk_rules, str(env.seen) if env.seen else None)
     out.tier = risk.tier.name.lower()
     out.writes = risk.tier != Tier.READ_ONLY
     out.needs_approval = needs_approval(risk.tier)
-    reasons = "; ".join(dict.fromkeys(f.reason for f in risk.findings if f.tier == risk.tier)) or "no command changes anything"
+    out.reasons = list(dict.fromkeys(f.reason for f in risk.findings if f.tier == risk.tier))
+    reasons = "; ".join(out.reasons) or "no command changes anything"
     first = next((f for f in risk.findings if f.tier == risk.tier), None)
     where = {}
     if first is not None:
@@ -236,6 +238,13 @@ def risk_diagnostics(script: str, env: ShellEnvironment, profile: ShellProfile, 
                         stage="policy", hint="a person must approve it before it runs for real" if out.needs_approval
                         else "", **where)
     diags = []
+    for f in risk.findings:
+        if f.outside:
+            line, col = position(script, f.start)
+            diags.append(Diagnostic("shell.outside_workdir", f"{f.command} changes {f.outside}, outside the work "
+                                    f"directory {env.seen}: nl2q runs scripts only inside it, dry or for real",
+                                    line=line, col=col, start=f.start, end=max(f.end, f.start + 1), stage="policy",
+                                    hint="write only under the work directory (relative paths)"))
     if out.writes and not policy.allow_writes:
         diags.append(Diagnostic("policy.write", f"the script is {out.tier.replace('_', ' ')}: {reasons}; the policy "
                                 "is read-only", stage="policy", **where,

@@ -40,6 +40,12 @@ class ShellEnvironment:
     entries: list[Entry] = field(default_factory=list)
     truncated: bool = False  # the tree had more than MAX_ENTRIES entries
     system: str = ""
+    shown_as: Path | None = None  # where scripts see the work directory, when not at its own path (a benchmark's /testbed)
+
+    @property
+    def seen(self) -> Path | None:
+        """The work directory as scripts name it."""
+        return self.shown_as or self.workdir
 
     def has_command(self, name: str) -> bool:
         return name in self.commands
@@ -52,7 +58,7 @@ class ShellEnvironment:
         p = Path(path)
         if p.is_absolute():
             try:
-                p = p.relative_to(self.workdir)
+                p = p.relative_to(self.seen)  # type: ignore[arg-type]
             except ValueError:
                 return None
         rel = os.path.normpath(str(p)).replace(os.sep, "/")
@@ -76,7 +82,7 @@ class ShellEnvironment:
         lines = [f"System: {self.system}" if self.system else ""]
         if self.workdir is not None:
             picked = relevant(self.entries, question, shown)
-            lines.append(f"Working directory: {self.workdir} (run the script there; use relative paths)")
+            lines.append(f"Working directory: {self.seen} (run the script there; use relative paths)")
             for e in picked:
                 suffix = "/" if e.kind == "dir" else " -> (link)" if e.kind == "link" else f"  ({_size(e.size)})"
                 lines.append(f"  {e.path}{suffix}")
@@ -168,7 +174,9 @@ def describe_system() -> str:
 
 
 def bind_environment(source: Any, builtins: Iterable[str] = (), listed: Iterable[str] = ()) -> ShellEnvironment:
-    """``source``: a work directory path, or a mapping ``{"workdir": ..., "commands": [...], "path": "..."}``."""
+    """``source``: a work directory path, or a mapping ``{"workdir": ..., "commands": [...], "path": "...",
+    "shown_as": "/testbed"}`` (``path``: a PATH to scan; ``shown_as``: the absolute path scripts see the
+    work directory at, where that is not its own, as in a benchmark's file system)."""
     if isinstance(source, (str, Path)):
         source = {"workdir": source}
     if not isinstance(source, dict):
@@ -191,4 +199,8 @@ def bind_environment(source: Any, builtins: Iterable[str] = (), listed: Iterable
     else:
         commands = scan_path(source.get("path"))
     commands.update({b: "" for b in builtins if b not in commands})
-    return ShellEnvironment(commands, root, entries, truncated, source.get("system") or describe_system())
+    shown = source.get("shown_as")
+    if shown is not None and not Path(shown).is_absolute():
+        raise SchemaError(f"shown_as must be an absolute path, not {shown!r}", 'e.g. {"shown_as": "/testbed"}')
+    return ShellEnvironment(commands, root, entries, truncated, source.get("system") or describe_system(),
+                            Path(shown) if shown else None)

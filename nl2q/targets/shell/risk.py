@@ -78,6 +78,7 @@ class Finding:
     reason: str
     start: int
     end: int
+    outside: str = ""  # a path outside the work directory the command writes or changes
 
 
 @dataclass
@@ -86,6 +87,11 @@ class Risk:
 
     tier: Tier
     findings: list[Finding]
+
+    @property
+    def outside(self) -> list[str]:
+        """Paths outside the work directory the script would write or change (it is then not run, even dry)."""
+        return list(dict.fromkeys(f.outside for f in self.findings if f.outside))
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -531,10 +537,11 @@ class _Judge:
                           f"{word.text} may not be what runs", word.start, word.end)
         return self.findings
 
-    def find(self, frame: _Frame, tier: Tier, command: str, reason: str, start: int, end: int) -> None:
+    def find(self, frame: _Frame, tier: Tier, command: str, reason: str, start: int, end: int,
+             outside: str = "") -> None:
         if tier > Tier.READ_ONLY:
             s, e = frame.shift(start, end)
-            self.findings.append(Finding(tier, command, reason, s, e))
+            self.findings.append(Finding(tier, command, reason, s, e, outside))
             self.outer_changes |= tier >= Tier.CHANGES_FILES and not frame.inlined
 
     # ---- scripts
@@ -657,6 +664,11 @@ class _Judge:
         if writing and any(_matches(resolved, p) for p in self.rules.discard):
             return
         real = os.path.realpath(resolved) if self.workdir and os.path.lexists(resolved) else resolved
+        inside = self.workdir is not None and all((p + "/").startswith(self.workdir.rstrip("/") + "/")
+                                                  for p in (real, resolved))
+        if writing and self.workdir is not None and not inside and kind != "truncate":
+            self.find(frame, writes["append"] if kind == "append" else writes["outside"], command,
+                      f"changes {resolved}, outside the work directory", *span, outside=resolved)
         for pattern, tier in self.rules.opened:
             if _matches(resolved, pattern):
                 self.find(frame, tier, command, f"opens {resolved}", *span)
@@ -671,10 +683,9 @@ class _Judge:
         elif kind == "truncate":
             if self.workdir is None:
                 self.find(frame, writes["outside"], command, f"overwrites {resolved}", *span)
-            elif not (real + "/").startswith(self.workdir.rstrip("/") + "/") or not (
-                    resolved + "/").startswith(self.workdir.rstrip("/") + "/"):
+            elif not inside:
                 self.find(frame, writes["outside"], command, f"overwrites {resolved}, outside the work directory",
-                          *span)
+                          *span, outside=resolved)
             elif os.path.lexists(resolved) or (_is_glob(resolved) and _any_glob(resolved)):
                 self.find(frame, writes["existing"], command, f"overwrites {written}, which exists", *span)
             else:

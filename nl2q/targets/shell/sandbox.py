@@ -179,7 +179,7 @@ def _gone(path: str, s: FileState) -> Effect:
 def _made(path: str, s: FileState) -> Effect:
     detail = {"file": f"size {s.size}, mode {s.mode:03o}", "dir": f"mode {s.mode:03o}",
               "symlink": f"-> {s.link}"}.get(s.kind, "")
-    return Effect(f"{s.kind}.created", _shown(path), detail)
+    return Effect(f"{s.kind}.created", _shown(path), detail, s.digest or "")
 
 
 def diff(before: dict[str, FileState], after: dict[str, FileState]) -> list[Effect]:
@@ -205,7 +205,7 @@ def diff(before: dict[str, FileState], after: dict[str, FileState]) -> list[Effe
             if a.hashed and b.hashed:
                 if a.digest != b.digest:
                     change = f"size {a.size} -> {b.size}" if a.size != b.size else f"size {a.size}, content changed"
-                    effects.append(Effect("file.changed", shown, change))
+                    effects.append(Effect("file.changed", shown, change, b.digest or ""))
                 elif a.mtime_ns != b.mtime_ns:
                     effects.append(Effect("file.touched", shown, "mtime changed, content the same"))
             elif a.size != b.size or a.mtime_ns != b.mtime_ns:
@@ -310,7 +310,8 @@ def _bwrap_flags(bwrap: str) -> frozenset[str]:
     return _BWRAP_FLAGS[bwrap]
 
 
-def _bwrap_argv(bwrap: str, copy: Path | None, workdir: Path | None, limits: Limits) -> list[str]:
+def _bwrap_argv(bwrap: str, copy: Path | None, workdir: Path | None, limits: Limits,
+                cwd: Path | None = None) -> list[str]:
     flags = _bwrap_flags(bwrap)
     argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0", "--die-with-parent", "--new-session"]
     if "--disable-userns" in flags:
@@ -333,7 +334,7 @@ def _bwrap_argv(bwrap: str, copy: Path | None, workdir: Path | None, limits: Lim
         argv += ["--size", str(limits.max_bytes)]
     argv += ["--tmpfs", "/tmp"]
     if copy is not None and workdir is not None:
-        argv += ["--bind", str(copy), str(workdir), "--chdir", str(workdir)]
+        argv += ["--bind", str(copy), str(workdir), "--chdir", str(cwd or workdir)]
     return argv + ["--"]
 
 
@@ -378,8 +379,9 @@ def _spawn(argv: list[str], owner: tuple[int, int] | None, **kw: object) -> subp
     """Start ``argv`` in its own process group, as ``owner`` when given, with the minimal environment."""
     if owner:
         kw.update(user=owner[0], group=owner[1], extra_groups=[])
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=dict(ENV), cwd="/",
-                            start_new_session=True, **kw)  # type: ignore[call-overload]
+    kw.setdefault("env", dict(ENV))
+    kw.setdefault("cwd", "/")
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **kw)  # type: ignore[call-overload]
 
 
 def _probe(argv: list[str]) -> bool:
@@ -461,15 +463,22 @@ def _check_workdir(workdir: Path) -> Path:
     return workdir
 
 
-def run_sandboxed(script: str, workdir: Path, limits: Limits = Limits()) -> DryRun:
+def run_sandboxed(script: str, workdir: Path, limits: Limits = Limits(), *, mount_at: Path | None = None,
+                  cwd: Path | None = None, in_place: bool = False, shell: str = "/bin/bash") -> DryRun:
     """Run ``script`` with bash on a copy of ``workdir`` in a sandbox and report its output and its effects on the copy.
 
-    ``ok`` means exit status 0 within the deadline. The copy is removed whatever happens.
+    ``ok`` means exit status 0 within the deadline. The copy is removed whatever happens. The copy appears
+    at ``mount_at`` (default: the work directory's own path) and the script starts in ``cwd`` (default:
+    there); both need bubblewrap. ``in_place`` binds ``workdir`` itself, for building a fixture tree
+    that scripts will later be dry-run on; nl2q never runs a person's directory in place.
     """
     started = time.perf_counter()
     engine = sandbox_available()
     if engine is None:
         raise Nl2qError("no sandbox is available", "install Debian's bubblewrap: apt-get install bubblewrap")
+    if (mount_at or cwd or in_place or shell != "/bin/bash") and engine != "bubblewrap":
+        raise Nl2qError("placing the work directory elsewhere, in place or under another shell needs bubblewrap",
+                        "install Debian's bubblewrap: apt-get install bubblewrap")
     if len(script.encode()) > MAX_ARG:
         raise Nl2qError(f"the script is {len(script.encode()):,} bytes, over the sandbox's {MAX_ARG:,}",
                         "dry-run a shorter script")
@@ -480,12 +489,15 @@ def run_sandboxed(script: str, workdir: Path, limits: Limits = Limits()) -> DryR
     try:
         if owner:
             os.chown(base, *owner)
-        copy = base / "w"
-        _copy(workdir, copy, listing, owner)
+        if in_place:
+            copy = workdir
+        else:
+            copy = base / "w"
+            _copy(workdir, copy, listing, owner)
         before = snapshot(copy, limits.max_files, limits.max_bytes)
         if engine == "bubblewrap":
-            argv = _bwrap_argv(_find("bwrap") or "bwrap", copy, workdir, limits)
-            argv += ["/bin/bash", "--noprofile", "--norc", "-c", script]
+            argv = _bwrap_argv(_find("bwrap") or "bwrap", copy, Path(mount_at or workdir), limits, cwd)
+            argv += [shell, "--noprofile", "--norc", "-c", script] if shell.endswith("bash") else [shell, "-c", script]
         else:
             stage = base / "stage"
             stage.mkdir()
@@ -521,15 +533,41 @@ def run_sandboxed(script: str, workdir: Path, limits: Limits = Limits()) -> DryR
                   output=output, exit_status=status, effects=effects)
 
 
-def _run(argv: list[str], owner: tuple[int, int] | None, base: Path,
-         limits: Limits) -> tuple[int | None, str | None, _Capture, _Capture]:
+def run_here(script: str, workdir: Path, limits: Limits = Limits()) -> DryRun:
+    """Run ``script`` for real in ``workdir`` (no sandbox, no copy): what a person approved. Same deadline,
+    output cap and effect listing as the dry run, so the two outcomes read alike."""
+    started = time.perf_counter()
+    workdir = _check_workdir(workdir)
+    before = snapshot(workdir, limits.max_files, limits.max_bytes)
+    base = Path(tempfile.mkdtemp(prefix="nl2q-run-"))
+    try:
+        argv = ["/bin/bash", "--noprofile", "--norc", "-c", script]
+        status, stopped, out, err = _run(argv, None, base, limits, cwd=workdir, env=dict(os.environ))
+    finally:
+        _remove(base)
+    try:
+        effects = diff(before, snapshot(workdir, 4 * limits.max_files, 4 * limits.max_bytes, previous=before))
+    except Nl2qError as exc:
+        effects, stopped = [], stopped or f"effects not listed: {exc.message}"
+    output, cut = _compose(out, err, limits.max_output)
+    errors = [stopped] if stopped else []
+    if status:
+        errors.append(bytes(err.tail).decode("utf-8", "replace").strip()[-STDERR_TAIL:] or f"exit status {status}")
+    return DryRun(ok=status == 0 and not stopped, engine="bash", mode="real", capped=cut,
+                  elapsed_ms=(time.perf_counter() - started) * 1000, error="; ".join(errors) or None,
+                  output=output, exit_status=status, effects=effects)
+
+
+def _run(argv: list[str], owner: tuple[int, int] | None, base: Path, limits: Limits, cwd: Path | None = None,
+         env: dict[str, str] | None = None) -> tuple[int | None, str | None, _Capture, _Capture]:
     """Run the sandbox, draining its output, and kill its process group at the deadline or when the disk
     under the copy has filled by more than ``max_bytes``. Returns (exit status or None when killed, why it was stopped, stdout, stderr)."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     free = _free(base)
     try:
-        proc = _spawn(argv, owner, stdout=out_w, stderr=err_w)
+        proc = _spawn(argv, owner, stdout=out_w, stderr=err_w, **({"cwd": cwd} if cwd else {}),
+                      **({"env": env} if env is not None else {}))
     except OSError as exc:
         for fd in (out_r, out_w, err_r, err_w):
             os.close(fd)
