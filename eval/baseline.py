@@ -5,6 +5,9 @@
 - ``spider-dev``: ``--limit`` items, executed on Spider's SQLite databases.
 - ``text2cypher``: ``--limit`` items of the two graphs with data (movies, northwind), executed on an
   ArcadeDB Bolt server started here (tests/graph_server.py) and loaded from the shared data.
+- ``intercode-alfa``, ``intercode-bash``: shell, scored by functional equivalence in bubblewrap sandboxes
+  on the benchmarks' file systems; ``nl2bash``: shell validity only. The shell baseline was run with
+  ``--suites intercode-alfa,intercode-bash,nl2bash --limit 100 --configs raw,constrained,repair``.
 
 Each suite writes ``eval/results/<suite>/``: ``summary.json``, ``report.md`` and the charts are
 committed; ``results.jsonl`` (one row per item and configuration, with the benchmark's questions and
@@ -29,7 +32,8 @@ from nl2q.evaluate.report import versus_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results"
-SUITES = {"spider-dev": "spider-dev", "text2cypher": "text2cypher:movies,northwind"}
+SUITES = {"spider-dev": "spider-dev", "text2cypher": "text2cypher:movies,northwind",
+          "intercode-alfa": "intercode-alfa", "intercode-bash": "intercode-bash", "nl2bash": "nl2bash"}
 GRAPHS = ("movies", "northwind")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"

@@ -97,16 +97,7 @@ def render_approval(request: Approval) -> str:
 
 def _ask_terminal(prompt: str) -> str:
     """One letter typed on the controlling terminal; no terminal, no answer (a pipe cannot confirm)."""
-    from .errors import NotApproved
-
-    try:
-        with open("/dev/tty", "r+") as tty:
-            tty.write(prompt)
-            tty.flush()
-            return tty.readline().strip().lower()[:1]
-    except OSError:
-        raise NotApproved("this needs a person's confirmation on a terminal, and there is none",
-                          "run nl2q ask --run from a terminal, or use Compiler.execute(approve=...)") from None
+    return _ask_terminal_line(prompt).lower()[:1]
 
 
 def _edit(text: str) -> str:
@@ -128,10 +119,22 @@ def _edit(text: str) -> str:
 
 
 def _ask_terminal_line(prompt: str) -> str:
-    with open("/dev/tty", "r+") as tty:
-        tty.write(prompt)
-        tty.flush()
-        return tty.readline().strip()
+    """A line typed on the controlling terminal (``/dev/tty``, not stdin, so a pipe cannot answer)."""
+    from .errors import NotApproved
+
+    try:
+        with open("/dev/tty", "rb+", buffering=0) as tty:
+            tty.write(prompt.encode())
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = tty.read(1)
+                if not chunk:
+                    break
+                line += chunk
+    except OSError:
+        raise NotApproved("this needs a person's confirmation on a terminal, and there is none",
+                          "run nl2q ask --run from a terminal, or use Compiler.execute(approve=...)") from None
+    return line.decode(errors="replace").strip()
 
 
 def render(result: CompileResult) -> str:

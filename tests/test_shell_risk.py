@@ -200,10 +200,10 @@ def test_a_mistyped_rule_is_an_error_naming_it():
 
 def test_the_profile_starts_with_its_identity_and_keeps_rules_under_risk():
     lines = PROFILE.read_text().splitlines()
-    assert lines[:6] == [
+    assert lines[:5] == [
         "# bash on GNU/Linux: the commands' risk tiers (data the shell target's classifier reads)",
-        'name = "bash"', 'target = "shell"', 'title = "bash (GNU/Linux)"', 'executor = "bubblewrap"', "[risk]"]
-    assert set(tomllib.loads(PROFILE.read_text())) == {"name", "target", "title", "executor", "risk"}
+        'name = "bash"', 'target = "shell"', 'title = "bash (GNU/Linux)"', 'executor = "bubblewrap"']
+    assert set(tomllib.loads(PROFILE.read_text())) == {"name", "target", "title", "executor", "builtins", "risk"}
 
 
 def test_the_classifier_does_not_read_scripts_with_regexes():

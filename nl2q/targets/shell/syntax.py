@@ -20,7 +20,6 @@ be sound treat any error as "this script may do anything".
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -278,14 +277,17 @@ class _Sink:
     assigned: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-_ASSIGNMENT_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=")
+def _assignment_name(text: str) -> str | None:
+    """The NAME of a ``NAME=value``/``NAME+=value`` word, as bash decides it (an ASCII identifier before ``=``)."""
+    name = text.partition("=")[0].removesuffix("+")
+    return name if "=" in text and name.isascii() and name.isidentifier() else None
 
 
-def _split_assignment(word: Word, m: re.Match[str]) -> tuple[str, Word]:
+def _split_assignment(word: Word, name: str) -> tuple[str, Word]:
     """A plain ``NAME=value`` word in command position (tree-sitter reads ``! x=1`` as a command): bash assigns."""
-    at = word.start + m.end()
-    rest = word.text[m.end():]
-    return m.group(1), Word(rest, rest, at, word.end, False)
+    cut = word.text.index("=") + 1
+    rest = word.text[cut:]
+    return name, Word(rest, rest, word.start + cut, word.end, False)
 
 
 class _Walker:
@@ -463,8 +465,8 @@ class _Walker:
             start, end = self._span(first, final)
             if words and first.type == "word" and segment[0][0] == "word":
                 start = words[0].start
-            while words and (m := _ASSIGNMENT_WORD.match(words[0].text)) and words[0].text == words[0].value:
-                assignments.append(_split_assignment(words.pop(0), m))
+            while words and (name := _assignment_name(words[0].text)) and words[0].text == words[0].value:
+                assignments.append(_split_assignment(words.pop(0), name))
             is_last = n == len(segments) - 1
             tail = scope.tail if is_last else ()
             if is_last:
