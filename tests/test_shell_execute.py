@@ -122,7 +122,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def cli(work: Path, script: str, *flags: str, answer: str | None) -> tuple[int, str, str]:
+def cli(work: Path, script: str, *flags: str, answer: str | None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """``nl2q ask --target shell --run`` with a terminal that types ``answer`` (None: no terminal at all)."""
     argv = ["ask", "q", "--target", "shell", "--workdir", str(work), "--config", "raw", "--max-repairs", "0",
             "--run", *flags]
@@ -132,7 +132,7 @@ def cli(work: Path, script: str, *flags: str, answer: str | None) -> tuple[int, 
         return p.returncode, p.stdout, p.stderr
     master, slave = os.openpty()  # the parent keeps the slave open: reading the master of an unopened pty fails
     p = subprocess.Popen([sys.executable, "-c", CHILD, os.ttyname(slave), script, *argv], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env={**os.environ, **(env or {})})
     seen = b""
     deadline = time.monotonic() + 120
     try:
@@ -171,3 +171,13 @@ def test_cli_run_runs_a_read_only_script_without_asking(work: Path) -> None:
     code, out, err = cli(work, "wc -l logs/app.log", answer=None)
     assert code == 0, err
     assert "ran for real (policy approved" in out and "2 logs/app.log" in out
+
+
+def test_cli_edit_checks_and_dry_runs_the_edited_script_before_it_runs(work: Path, tmp_path: Path) -> None:
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nprintf 'wc -l logs/app.log\\n' > \"$1\"\n")
+    editor.chmod(0o755)
+    code, out, err = cli(work, "rm -r logs", "--allow-writes", answer="e", env={"EDITOR": str(editor), "VISUAL": ""})
+    assert code == 0, err
+    assert (work / "logs" / "app.log").exists()  # the destructive script never ran; the edited one did
+    assert "wc -l logs/app.log" in out and "2 logs/app.log" in out and "ran for real (policy approved" in out
