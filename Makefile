@@ -12,7 +12,7 @@ QUESTION ?= List the hostname and datacenter of every host.
 
 .PHONY: demo test bench clean llama-server
 
-demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir
+demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir fixtures/loghub.duckdb
 	.venv/bin/nl2q ask "$(QUESTION)" --db fixtures/ops.duckdb
 
 test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM) $(BWRAP)
@@ -55,5 +55,9 @@ fixtures/ops_kg: fixtures/ops_kg.py .venv/.installed
 fixtures/ops_workdir: fixtures/ops_workdir.py .venv/.installed
 	$(PY) fixtures/ops_workdir.py $@
 
+# the SPL target's event store, from LogHub in the benchmark directory ($NL2Q_BENCHMARKS, default ../shared/benchmarks)
+fixtures/loghub.duckdb: fixtures/loghub_store.py nl2q/targets/spl/events.py .venv/.installed
+	$(PY) fixtures/loghub_store.py $@ --if-available
+
 clean:
-	rm -rf .venv fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir
+	rm -rf .venv fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir fixtures/loghub.duckdb
