@@ -43,15 +43,20 @@ _WORD = _LOWER + "0123456789_"
 def _char_class(chars: Iterable[str]) -> str:
     """A regex character class, runs written as ranges: [a-mo-z]."""
     codes = sorted({ord(c) for c in chars})
+
+    def e(code: int) -> str:  # inside a class only these are special
+        return "\\" + chr(code) if chr(code) in "\\]^-[" else chr(code)
+
     if len(codes) == 1:
-        return chr(codes[0])
+        return chr(codes[0]) if chr(codes[0]).isalnum() or chr(codes[0]) == "_" else f"[{e(codes[0])}]"
     runs: list[list[int]] = []
     for c in codes:
         if runs and c == runs[-1][1] + 1:
             runs[-1][1] = c
         else:
             runs.append([c, c])
-    return "[" + "".join(chr(a) if a == b else f"{chr(a)}{chr(b)}" if b == a + 1 else f"{chr(a)}-{chr(b)}" for a, b in runs) + "]"
+
+    return "[" + "".join(e(a) if a == b else f"{e(a)}{e(b)}" if b == a + 1 else f"{e(a)}-{e(b)}" for a, b in runs) + "]"
 
 
 def words_excluding(excluded: Iterable[str], max_len: int, first: str = _LOWER, rest: str = _WORD,
