@@ -13,5 +13,5 @@ class Policy:
     max_rows: int = 1000
     preview_rows: int = 10
     timeout_s: float = 5.0
-    run_timeout_s: float = 300.0
-    require_time_range: bool = True  # log searches must say how far back (SPL: earliest=) unless waived  # bound on a real run (Compiler.execute), which may do real work
+    run_timeout_s: float = 300.0  # bound on a real run (Compiler.execute), which may do real work
+    require_time_range: bool = True  # log searches must say how far back (SPL: earliest=) unless waived

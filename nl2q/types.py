@@ -141,7 +141,8 @@ class DryRun:
     """What the engine or sandbox reported for one bounded run.
 
     Queries fill ``columns``/``rows``; scripts and calls fill ``output``, ``exit_status``
-    and ``effects``. ``mode`` is ``run``, ``explain`` (planned, not run) or ``record``.
+    and ``effects``. ``mode`` is ``run``, ``explain`` (planned, not run), ``record``, ``skipped`` (the
+    engine cannot run it faithfully; ``plan`` says why) or ``real`` (run for real by ``Compiler.execute``).
     """
 
     ok: bool
