@@ -70,24 +70,29 @@ def _from_mapping(key: str, definition: str | Macro) -> Macro:
     return Macro(m.group(1), definition, names)
 
 
-def split_arguments(text: str) -> list[str]:
-    """A call's arguments: split on commas outside quotes and brackets, spaces around each removed."""
-    args, depth, quoted, escaped, start = [], 0, False, False, 0
+def split_outside(text: str, sep: str, opening: str = "([", closing: str = ")]") -> list[str]:
+    """``text`` split on ``sep`` where it is outside double quotes and brackets."""
+    parts, depth, quoted, escaped, start = [], 0, False, False, 0
     for i, ch in enumerate(text):
         if quoted:
             quoted = escaped or ch != '"'
             escaped = not escaped and ch == "\\"
         elif ch == '"':
             quoted = True
-        elif ch in "([":
+        elif ch in opening:
             depth += 1
-        elif ch in ")]":
+        elif ch in closing:
             depth = max(0, depth - 1)
-        elif ch == "," and depth == 0:
-            args.append(text[start:i].strip())
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
             start = i + 1
-    args.append(text[start:].strip())
-    return args
+    parts.append(text[start:])
+    return parts
+
+
+def split_arguments(text: str) -> list[str]:
+    """A call's arguments: split on commas outside quotes and brackets, spaces around each removed."""
+    return [a.strip() for a in split_outside(text, ",")]
 
 
 class Macros:

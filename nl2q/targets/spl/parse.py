@@ -802,17 +802,6 @@ def commands(text: str, *, lenient: bool = False) -> list[str]:
 
 def _segments(text: str) -> list[str]:
     """Top-level ``|`` segments: a '|' inside quotes or brackets does not split."""
-    parts, depth, quoted, escaped, start = [], 0, False, False, 0
-    for i, ch in enumerate(text):
-        if quoted:
-            quoted = escaped or ch != '"'
-            escaped = not escaped and ch == "\\"
-        elif ch == '"':
-            quoted = True
-        elif ch in "[]":
-            depth = max(0, depth + (1 if ch == "[" else -1))
-        elif ch == "|" and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+    from .macros import split_outside
+
+    return split_outside(text, "|", "[", "]")
