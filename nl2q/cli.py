@@ -44,12 +44,7 @@ def _ask(args: argparse.Namespace) -> int:
     result = compiler.compile(args.question, schema=source, target=target, dialect=args.dialect)
     refused = None
     if args.run and result.valid:
-        from .errors import NotApproved
-
-        try:
-            result = _run_for_real(compiler, result, source)
-        except NotApproved as e:
-            refused = e
+        result, refused = _run_for_real(compiler, result, source)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:
@@ -59,7 +54,7 @@ def _ask(args: argparse.Namespace) -> int:
     return 0 if result.valid and (not args.run or (result.executed and result.executed.outcome.ok)) else 1
 
 
-def _run_for_real(compiler: Any, result: CompileResult, source: Any) -> CompileResult:
+def _run_for_real(compiler: Any, result: CompileResult, source: Any) -> tuple[CompileResult, Nl2qError | None]:
     """``--run``: the checked output runs for real once its tier allows it; a tier that needs a person is
     asked on the terminal ([r]un / [e]dit / [a]bort), and never confirmed by a flag or from a pipe."""
     from .errors import NotApproved
@@ -74,14 +69,14 @@ def _run_for_real(compiler: Any, result: CompileResult, source: Any) -> CompileR
 
         try:
             compiler.execute(result, schema=source, dialect=result.dialect, approve=approve)
-            return result
-        except NotApproved:
+            return result, None
+        except NotApproved as e:  # the result shown is the one that was refused (the edited one after [e]dit)
             if answers[-1:] != ["e"]:
-                raise
+                return result, e
         result = compiler.run(_edit(result.query), schema=source, target=result.target, dialect=result.dialect,
                               question=result.question)
         if not result.valid:
-            return result
+            return result, None
 
 
 def render_approval(request: Approval) -> str:
@@ -139,7 +134,8 @@ def _ask_terminal_line(prompt: str) -> str:
 
 def render(result: CompileResult) -> str:
     """The query, its diagnostics and a preview of the rows, for a terminal."""
-    lines = [f"-- {result.target}/{result.dialect}, model {result.model}, "
+    author = "edited by a person" if result.config.get("edited") else f"model {result.model}"
+    lines = [f"-- {result.target}/{result.dialect}, {author}, "
              f"{len(result.rounds)} round(s), {'valid' if result.valid else 'NOT valid'}"]
     lines.append(result.query or "(no query)")
     if result.diagnostics:
