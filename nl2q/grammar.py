@@ -7,8 +7,9 @@ by it and the conformance tests prove the target's checker parses all it derives
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .errors import GrammarRejected
 from .resources import data_dir
@@ -25,6 +26,14 @@ VISIBLE_CHARS = r" !#-&(-\[\]-~\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u3040-\u3
 def base_grammar(name: str) -> str:
     """The unspecialised ``grammars/<name>.lark``."""
     return (data_dir("grammars") / f"{name}.lark").read_text()
+
+
+def redefine(text: str, definitions: Mapping[str, str]) -> str:
+    """``text`` with the line defining each ``NAME:`` replaced by ``NAME: definition``: how a variant (check,
+    decode) respecifies a base grammar's terminals while the rules stay one source."""
+    for name, body in definitions.items():
+        text = re.sub(rf"^{re.escape(name)}: .*$", lambda _m, n=name, b=body: f"{n}: {b}", text, count=1, flags=re.M)
+    return text
 
 
 def lark_literal(text: str) -> str:

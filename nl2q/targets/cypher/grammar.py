@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from ...grammar import _LOWER, _WORD, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, words_excluding
+from ...grammar import (_LOWER, _WORD, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, redefine,
+                        words_excluding)
 from .profile import CypherProfile
 from .schema import GraphSchema
 
@@ -79,8 +80,7 @@ def cypher_check_grammar() -> str:
     import re
 
     text = base_grammar("cypher") + "\n" + base_grammar("cypher_write")
-    for name, pattern in _RELAXED_WS.items():
-        text = re.sub(rf"^{name}: .*$", lambda _m, n=name, p=pattern: f"{n}: {p}", text, flags=re.M)
+    text = redefine(text, _RELAXED_WS)
     text = re.sub(r'"([A-Za-z][A-Za-z_]*)"(?!i)', r'"\1"i', text)
     rules = [
         f"NAME: {_NAME}",

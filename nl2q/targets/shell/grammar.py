@@ -9,7 +9,7 @@ import re
 from functools import cache
 from typing import Callable, Iterable
 
-from ...grammar import _LOWER, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, words_excluding
+from ...grammar import _LOWER, VISIBLE_CHARS, alternatives, base_grammar, lark_literal, redefine, words_excluding
 
 KEYWORDS = frozenset("if then else elif fi case esac for select while until do done in function time coproc".split())
 # A wrapper's first word after its options is a command again; xargs, env and exec also run alone.
@@ -208,9 +208,7 @@ def specialise_shell(commands: Iterable[str], *, words: Iterable[str] = ()) -> s
         _pattern_terminal(r"[A-Z0-9_.\/+*?,:@%^~-]", r"[A-Z0-9_.\/+*?,:@%^~-]", r"[A-Za-z0-9_.\/+*?,:@%^~-]"),
         *_decode_heredocs(),
     ]
-    text = base_grammar("shell")
-    for name, pattern in _DECODE_STRINGS.items():
-        text = re.sub(rf"^{name}: .*$", lambda _m, n=name, p=pattern: f"{n}: {p}", text, count=1, flags=re.M)
+    text = redefine(base_grammar("shell"), _DECODE_STRINGS)
     return text + "\n// specialised for one environment\n" + "\n".join(rules) + "\n"
 
 
@@ -277,9 +275,7 @@ def _check_heredocs() -> tuple[str, ...]:
 @cache
 def shell_check_grammar() -> str:
     """The check variant: the decode rules with any command name, free whitespace, comments."""
-    text = base_grammar("shell")
-    for name, pattern in _RELAXED.items():
-        text = re.sub(rf"^{name}: .*$", lambda _m, n=name, p=pattern: f"{n}: {p}", text, count=1, flags=re.M)
+    text = redefine(base_grammar("shell"), _RELAXED)
     for name, rule in _CHECK_RULES.items():
         text = re.sub(rf"^{name}: .*$", lambda _m, r=rule: r, text, count=1, flags=re.M)
     text = re.sub(r"\b_OS\b(?!:)", "_OS?", text)

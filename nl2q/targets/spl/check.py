@@ -139,7 +139,7 @@ def name_diagnostics(text: str, search: Search, schema: SplSchema) -> list[Diagn
                 out.append(Diagnostic(
                     "schema.unknown_field",
                     f"field '{use.name}' " + ("was dropped by an earlier command" if gone else "does not exist here"),
-                    hint=(f"keep it in the earlier fields/table/stats, or read it before" if gone
+                    hint=("keep it in the earlier fields/table/stats, or read it before" if gone
                           else suggestion(use.name, pool, "field")), **_at(text, use.start, use.end)))
         available = _after(c, available)
     return out
