@@ -182,3 +182,14 @@ def test_an_engine_error_names_the_command_and_unsupported_commands_are_not_run(
     skipped = bound.dry_run("index=hdfs earliest=0 | transaction Pid", Policy(), False)
     assert skipped.ok and skipped.mode == "skipped" and "transaction" in skipped.plan
     assert [d.code for d in bound.outcome_diagnostics(skipped)] == ["execute.skipped"]
+
+
+@needs_loghub
+def test_fields_differing_only_in_case_stay_apart_and_events_show_their_index_fields(bound, ref) -> None:
+    pid = rows(bound, "index=* earliest=0 | stats count(Pid) as a count(PID) as b")[0]
+    columns = {r[0]: r[1] for r in ref.execute("SELECT field, \"column\" FROM _fields WHERE field IN ('Pid', 'PID')")
+               .fetchall()}
+    want = ref.execute(f'SELECT count("{columns["Pid"]}"), count("{columns["PID"]}") FROM events').fetchone()
+    assert tuple(pid) == want and want[0] > 0 and want[1] > 0
+    dry = bound.dry_run("index=openssh earliest=0 | head 2", Policy(), False)
+    assert "Pid" in dry.columns and "PID" not in dry.columns and "Level" not in dry.columns

@@ -104,7 +104,6 @@ class SplTarget(Target):
             different=(("index=web earliest=-1h status=500", "index=web earliest=-1h status=404"),
                        ("index=web earliest=-1h | head 5", "index=web earliest=-1h | head 50")),
             same=(("index=web  earliest=-1h |  head 5", "index=web earliest=-1h | head 5"),),
-            never=("syntax.", "dialect."),
         )
 
 

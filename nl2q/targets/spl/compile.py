@@ -52,6 +52,12 @@ class Step:
 
 
 def q(name: str) -> str:
+    """A field as a column of the CTEs. Splunk's field names are case-sensitive and DuckDB's identifiers are
+    not, so each capital is marked (``Pid`` -> ``^Pid``, ``PID`` -> ``^P^I^D``) to keep them apart."""
+    return column(re.sub(r"([A-Z^])", r"^\1", name))
+
+
+def column(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -119,9 +125,12 @@ class Compiler:
         if first is None or not (first.name == "search" and first.implicit or first.name == "search"):
             if first is not None and first.name != "search":
                 raise Unsupported(f"a search that starts with | {first.name}", first.start, first.end)
+        named = indexes_named(search)
+        held = [f for f in self.schema.fields.values() if f.name != "_time" and (
+            not f.indexes or not named or any("*" in i or i in f.indexes for i in named))]
         base = ", ".join([f"epoch({q('_time')}) AS {q('_time')}"] + [
-            f"{q(f.column or f.name)} AS {q(f.name)}" for f in self.schema.fields.values() if f.name != "_time"])
-        fields = [f for f in self.schema.fields if f != "_time"] + ["_time"]
+            f"{column(f.column or f.name)} AS {q(f.name)}" for f in held])
+        fields = [f.name for f in held] + ["_time"]
         self._add(f"SELECT {base}, row_number() OVER (ORDER BY {q('_time')} DESC) AS {SEQ} FROM {TABLE}",
                   commands[0], fields)
         for command in commands:

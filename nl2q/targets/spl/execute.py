@@ -64,7 +64,7 @@ class SplExecutor:
             timer.start()
             try:
                 cur = self._con.execute(compiler.final_sql(policy.max_rows + 1))
-                columns = [d[0] for d in cur.description]
+                columns = list(compiler.fields)
                 rows = [list(r) for r in cur.fetchall()]
             except duckdb.Error as exc:
                 stopped = "timed out" if not timer.is_alive() else str(exc)

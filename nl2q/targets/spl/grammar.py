@@ -1,32 +1,86 @@
-"""The decode variant of ``grammars/spl.lark``, specialised with the bound schema's names."""
+"""The decode variant of ``grammars/spl.lark``, specialised with the bound schema's names.
+
+The rules stay the file's; the decode variant narrows what a model may start with and where it may
+wander: the first search names a bound index (and optionally a bound sourcetype) and a time range,
+spacing is one space (a line break only before ``|``), and commands with nothing bound to read
+(lookups, datamodels) or not modelled are left out, so every token goes to the question.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import cache
 
-from ...grammar import alternatives, base_grammar, lark_literal, words_excluding
+from ...grammar import VISIBLE_CHARS, alternatives, base_grammar, lark_literal, redefine, words_excluding
 from .profile import SplProfile
 from .schema import SplSchema
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _KEYWORDS = ["AND", "OR", "NOT", "IN", "TERM", "CASE", "by", "as", "where", "from", "over", "span"]
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_VALUE = re.compile(r"[A-Za-z0-9_.:@/{}+-]{1,80}")
+# fields every search may name in its terms although no event table column holds them
+_SCOPE_FIELDS = ("index", "sourcetype", "_time", "_raw")
+_UNIT = "(s|m|h|d|w|mon|y)"
+EARLIEST = rf"-[1-9][0-9]{{0,3}}{_UNIT}(@{_UNIT})?|@{_UNIT}|0"
+LATEST = rf"{EARLIEST}|now"
+
+_COMMANDS = ["search_cmd", "where_cmd", "eval_cmd", "stats_cmd", "timechart_cmd", "chart_cmd", "table_cmd",
+             "fields_cmd", "rename_cmd", "sort_cmd", "head_cmd", "dedup_cmd", "top_cmd", "bin_cmd", "rex_cmd",
+             "regex_cmd", "spath_cmd", "join_cmd", "append_cmd", "foreach_cmd", "transaction_cmd", "fillnull_cmd",
+             "makemv_cmd", "mvexpand_cmd", "convert_cmd", "iplocation_cmd"]
+
+
+@cache
+def new_field_regex() -> str:
+    """A lower-case name a command creates, never one of the grammar's words (``sort -num x`` would read
+    ``num`` as the start of ``num(x)``)."""
+    words = set(re.findall(r'"([a-z][a-z_]*)"', base_grammar("spl")))
+    return words_excluding(sorted(words), 31, first=_LETTERS, rest=_LETTERS + "0123456789_")
 
 
 def specialise_spl(schema: SplSchema, profile: SplProfile, max_fields: int = 400) -> str:
-    """Fields, functions and aggregations as alternatives of the bound names; new fields a small lowercase
-    form, so what a command creates cannot shadow what the events hold by a typo."""
+    """Fields, functions and aggregations as alternatives of the bound names. A field a command created
+    (``count``, ``stats ... as n``) is a lower-case name: the grammar cannot track the pipeline, the
+    checker does (and backtracking vetoes a name nothing created)."""
     def lits(xs: list[str]) -> str:
         return alternatives(lark_literal(x) for x in xs)
 
     names = sorted(schema.fields)[:max_fields]
     quoted = [n if _PLAIN.fullmatch(n) else f"'{n}'" for n in names]
     listed = [n for n in names if _PLAIN.fullmatch(n)]
+    searched = [n for n in listed if n not in _SCOPE_FIELDS]
     aggs = list(profile.stats_functions) + ["p50", "p90", "p95", "p99", "perc95"]
-    return base_grammar("spl") + "\n" + "\n".join([
-        "field: " + lits(listed or ["_time"]),
-        "eval_field: " + lits(quoted or ["_time"]),
-        "new_field: /[a-z][a-z0-9_]{0,30}/",
+
+    def value(v: str) -> str:
+        return lark_literal(v if _VALUE.fullmatch(v) else '"' + v.replace('"', '\\"') + '"')
+
+    def scoped(index: str) -> str:
+        sourcetypes = schema.by_index.get(index, schema.sourcetypes) if schema.by_index else schema.sourcetypes
+        rest = f' (" sourcetype=" ({alternatives(value(s) for s in sourcetypes)}))?' if sourcetypes else ""
+        return f'"index=" {value(index)}{rest}'
+
+    scope = "(" + alternatives(scoped(i) for i in schema.indexes or ["main"]) + ")"
+    scope += ' " earliest=" EARLIEST (" latest=" LATEST)?'
+    text = redefine(base_grammar("spl"), {
+        "_first_command": "implicit_search",
+        "implicit_search": "search_scope (_WS search_expr)?",
+        "_command": alternatives(_COMMANDS),
+        "STRING": f"/\"([{VISIBLE_CHARS}']|\\\\[\"\\\\])*\"/",
+        "RWS": '" "',
+        "OWS": '" "?',
+        "_PIPE": '/\\n?/ OWS "|" OWS',
+        "search_field": lits(searched or ["host"]),
+        "subpipeline": "(" + alternatives(c for c in _COMMANDS if c != "search_cmd") + ") (_PIPE _command)*",
+    })
+    text = re.sub(r"^_modelled_command:.*?(?=^\S)", "", text, flags=re.M | re.S)
+    return text + "\n" + "\n".join([
+        "search_scope: " + scope,
+        "EARLIEST: /" + EARLIEST + "/",
+        "LATEST: /" + LATEST + "/",
+        "field: " + lits(listed or ["_time"]) + " | new_field",
+        "eval_field: " + lits(quoted or ["_time"]) + " | new_field",
+        "new_field: /" + new_field_regex() + "/",
         "function_name: " + lits(list(profile.eval_functions)),
         "agg_name: " + lits(aggs),
         "command_name: " + lits(["makeresults"]),
