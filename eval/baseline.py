@@ -8,6 +8,8 @@
 - ``intercode-alfa``, ``intercode-bash``: shell, scored by functional equivalence in bubblewrap sandboxes
   on the benchmarks' file systems; ``nl2bash``: shell validity only. The shell baseline was run with
   ``--suites intercode-alfa,intercode-bash,nl2bash --limit 100 --configs raw,constrained,repair``.
+- ``splunk-security``: Splunk Security Content, description -> search: validity and Splunk's similarity
+  metrics, no execution; run with ``--suites splunk-security --limit 100 --configs raw,constrained,repair``.
 
 Each suite writes ``eval/results/<suite>/``: ``summary.json``, ``report.md`` and the charts are
 committed; ``results.jsonl`` (one row per item and configuration, with the benchmark's questions and
@@ -28,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from nl2q.evaluate import SUMMARY_FILE, evaluate, format_table, markdown_table
-from nl2q.evaluate.report import versus_table
+from nl2q.evaluate.report import similarity_table, versus_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results"
 SUITES = {"spider-dev": "spider-dev", "text2cypher": "text2cypher:movies,northwind",
-          "intercode-alfa": "intercode-alfa", "intercode-bash": "intercode-bash", "nl2bash": "nl2bash"}
+          "intercode-alfa": "intercode-alfa", "intercode-bash": "intercode-bash", "nl2bash": "nl2bash",
+          "splunk-security": "splunk-security"}
 GRAPHS = ("movies", "northwind")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"
@@ -81,6 +84,9 @@ def readme_section() -> str:
             markdown_table(s, README_COLUMNS),
             "",
         ]
+        if similarity_table(s):
+            parts += ["Similarity to the gold search (means over the items each applies to):", "",
+                      similarity_table(s), ""]
         if versus_table(s):
             parts += ["Each configuration against the previous one, item by item:", "", versus_table(s), ""]
     return "\n".join(parts).rstrip() + "\n"

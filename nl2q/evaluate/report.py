@@ -44,6 +44,16 @@ REPORT_COLUMNS = ("n", "valid", "exec acc", "exec acc (gold has rows)", "valid &
 VERSUS_COLUMNS = ("against", "items", "invalid→valid", "valid→invalid", "wrong→right", "right→wrong")
 
 
+def similarity_table(summary: dict[str, Any]) -> str:
+    """The suite's similarity metrics per configuration (Markdown); empty when the suite has none."""
+    cfgs = summary["configs"]
+    keys = list(dict.fromkeys(k for c in cfgs for k in (summary["results"][c].get("similarity") or {})))
+    if not keys:
+        return ""
+    body = [[f"`{c}`"] + [_f((summary["results"][c].get("similarity") or {}).get(k)) for k in keys] for c in cfgs]
+    return _md_table(["config", *(k.replace("_", " ") for k in keys)], body)
+
+
 def versus_table(summary: dict[str, Any]) -> str:
     """Each configuration against the previous one, item by item (Markdown); empty for one configuration."""
     rows = summary.get("versus_previous") or {}
@@ -112,6 +122,9 @@ def render_report(summary: dict[str, Any]) -> str:
     n_rows = {c: s["results"][c].get("n_gold_rows") for c in cfgs}
     lines += [f"Execution accuracy is over the items whose gold query executes ({', '.join(f'{c}: {v}' for c, v in n_exec.items())}); "
               f"\"gold has rows\" over those whose gold result is not empty ({', '.join(f'{c}: {v}' for c, v in n_rows.items())}).", ""]
+    if similarity_table(s):
+        lines += ["## Similarity to the gold", "", "Means over the items each metric applies to.", "",
+                  similarity_table(s), ""]
     if versus_table(s):
         lines += ["## Each configuration against the previous one", "",
                   "Item by item: what the stage a configuration adds gained and lost.", "", versus_table(s), ""]

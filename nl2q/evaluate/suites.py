@@ -36,6 +36,7 @@ _BUILTIN = {
     "intercode-alfa": "nl2q.targets.shell.nl2bash:InterCodeAlfa",
     "intercode-bash": "nl2q.targets.shell.nl2bash:InterCodeBash",
     "nl2bash": "nl2q.targets.shell.nl2bash:NL2Bash",
+    "splunk-security": "nl2q.targets.spl.security_content:SecurityContent",
 }
 
 
@@ -175,6 +176,11 @@ class Suite(ABC):
     def exact_match(self, item: Item, query: str) -> bool | None:
         """A target's exact-match metric on the query text; None where the suite has none."""
         return None
+
+    def similarity(self, item: Item, query: str) -> dict[str, float | None]:
+        """Graded closeness to the gold for suites that cannot execute (name -> 0..1, None where it does not
+        apply to this item); averaged per configuration in the summary."""
+        return {}
 
     def close(self) -> None:
         pass

@@ -67,7 +67,18 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "forced_token_share": (round(sum(r["metrics"].get("forced_tokens", 0) for r in rows)
                                      / max(1, sum(r["metrics"]["output_tokens"] for r in rows)), 4) if rows else None),
         "top_error_codes": dict(codes.most_common(8)),
+        "similarity": _similarity(rows),
     }
+
+
+def _similarity(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Each similarity metric's mean over the rows it applies to."""
+    values: dict[str, list[float]] = {}
+    for r in rows:
+        for k, v in (r["metrics"].get("similarity") or {}).items():
+            if v is not None:
+                values.setdefault(k, []).append(float(v))
+    return {k: round(sum(vs) / len(vs), 4) for k, vs in values.items()}
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float | None:

@@ -22,12 +22,12 @@ SPL = TargetSpec(name="spl", noun="search", fence="spl", has_rows=True, source_f
 class SplBound(Bound):
     spec = SPL
 
-    def __init__(self, schema: SplSchema, dialect: SplProfile, macros: Any = None) -> None:
+    def __init__(self, schema: SplSchema, dialect: SplProfile) -> None:
         from .grammar import specialise_spl
 
         self.schema = schema
         self.dialect = dialect
-        self.macros = macros
+        self.macros = schema.macros
         self.constraint = Constraint("lark", specialise_spl(schema, dialect))
         self.has_data = schema.store is not None
         self._executor: Any = None
@@ -79,22 +79,31 @@ class SplTarget(Target):
     profile_type = SplProfile
 
     def bind(self, source: Any, dialect: str | None = None) -> Bound:
+        """``source``: an event store, a schema file, a mapping (``macros`` may name a macro directory), or an
+        :class:`SplSchema`; ``{"store": path, "macros": ...}`` adds macros to a store."""
         profile = self.profile(dialect)
         assert isinstance(profile, SplProfile)
-        macros = None
-        if isinstance(source, dict) and "macros" in source:
-            from .macros import Macros
+        if isinstance(source, dict) and "store" in source:
+            from dataclasses import replace
 
-            given = source["macros"]
-            macros = Macros.from_dir(given) if isinstance(given, (str, Path)) else Macros(given)
-            source = {k: v for k, v in source.items() if k != "macros"}
-            source = source.get("store", source) if "store" in source else source
-        return SplBound(load_schema(source), profile, macros)
+            given = source.get("macros")
+            schema = load_schema(source["store"])
+            if given is not None:
+                from .macros import Macros
+
+                schema = replace(schema, macros=Macros.from_dir(given) if isinstance(given, (str, Path))
+                                 else Macros(given))
+            return SplBound(schema, profile)
+        return SplBound(load_schema(source), profile)
 
     def conformance(self) -> Conformance:
         return Conformance(
             source={"indexes": ["web", "auth"], "sourcetypes": ["access_combined", "linux_secure"],
-                    "fields": {"status": {"type": "BIGINT"}, "user": {}, "action": {}, "bytes": {"type": "BIGINT"}}},
+                    "fields": {"status": {"type": "BIGINT"}, "user": {}, "action": {}, "bytes": {"type": "BIGINT"},
+                               "Web.src": {}},
+                    "datamodels": ["Web"], "lookups": ["bad_hosts"],
+                    "macros": {"web_logs": "index=web sourcetype=access_combined", "ctime(1)": "convert ctime($f$)",
+                               "noise_filter": "search *"}},
             random_source=_random_schema,
             valid=("index=web earliest=-24h status=500 | stats count by host",
                    "index=auth earliest=-1h action=failure | top 5 user",
@@ -111,4 +120,8 @@ def _random_schema(rng: random.Random) -> dict[str, Any]:
     pool = ["status", "user", "action", "bytes", "src", "dest", "process", "signature", "app", "uri_path"]
     return {"indexes": rng.sample(["web", "auth", "main", "os", "net"], rng.randint(1, 3)),
             "sourcetypes": rng.sample(["access_combined", "linux_secure", "syslog"], rng.randint(1, 2)),
-            "fields": {f: {} for f in rng.sample(pool, rng.randint(1, 6))}}
+            "fields": {f: {} for f in rng.sample(pool, rng.randint(1, 6))},
+            "datamodels": rng.sample(["Web", "Authentication"], rng.randint(0, 1)),
+            "lookups": rng.sample(["bad_hosts", "assets"], rng.randint(0, 1)),
+            "macros": dict(rng.sample([("web_logs", "index=web"), ("ctime(1)", "convert ctime($f$)"),
+                                       ("noise_filter", "search *"), ("odd", "| inputlookup x")], rng.randint(0, 3)))}

@@ -1,9 +1,10 @@
 """The decode variant of ``grammars/spl.lark``, specialised with the bound schema's names.
 
 The rules stay the file's; the decode variant narrows what a model may start with and where it may
-wander: the first search names a bound index (and optionally a bound sourcetype) and a time range,
-spacing is one space (a line break only before ``|``), and commands with nothing bound to read
-(lookups, datamodels) or not modelled are left out, so every token goes to the question.
+wander: a search starts from events (a bound index, optionally one of its sourcetypes, or a bound
+macro that selects events, then a time range) or from a bound datamodel (``| tstats``); spacing is
+one space (a line break only before ``|``); commands with nothing bound to read (lookups,
+datamodels) or not modelled are left out, so every token goes to the question.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from functools import cache
 
 from ...grammar import VISIBLE_CHARS, alternatives, base_grammar, lark_literal, redefine, words_excluding
+from .macros import Macro
 from .profile import SplProfile
 from .schema import SplSchema
 
@@ -39,14 +41,48 @@ def new_field_regex() -> str:
     return words_excluding(sorted(words), 31, first=_LETTERS, rest=_LETTERS + "0123456789_")
 
 
-def specialise_spl(schema: SplSchema, profile: SplProfile, max_fields: int = 400) -> str:
+def macro_uses(schema: SplSchema) -> tuple[list[Macro], list[Macro]]:
+    """The bound macros a search may start with (they expand to a plain search) and those it may pipe into
+    (they expand to commands), by parsing each definition; a macro that is neither is not offered."""
+    from .parse import SplSyntaxError, parse
+
+    starts: list[Macro] = []
+    piped: list[Macro] = []
+    for m in schema.macros or ():
+        body = m.definition
+        for a in m.arguments:
+            body = body.replace(f"${a}$", "x")
+        if "`" in body or not body.strip():
+            continue
+        try:
+            if parse("x | " + body).commands[1].modelled:
+                piped.append(m)
+                continue
+        except SplSyntaxError:
+            pass
+        try:
+            head = parse(body).commands
+            if len(head) == 1 and head[0].implicit and head[0].search is not None:
+                starts.append(m)
+        except SplSyntaxError:
+            pass
+    return starts, piped
+
+
+def _call(m: Macro) -> str:
+    if not m.arguments:
+        return lark_literal(f"`{m.name}`")
+    return lark_literal(f"`{m.name}(") + ' MACRO_ARG' + ' "," MACRO_ARG' * (len(m.arguments) - 1) + ' ")`"'
+
+
+def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
     """Fields, functions and aggregations as alternatives of the bound names. A field a command created
     (``count``, ``stats ... as n``) is a lower-case name: the grammar cannot track the pipeline, the
     checker does (and backtracking vetoes a name nothing created)."""
     def lits(xs: list[str]) -> str:
         return alternatives(lark_literal(x) for x in xs)
 
-    names = sorted(schema.fields)[:max_fields]
+    names = sorted(schema.fields)
     quoted = [n if _PLAIN.fullmatch(n) else f"'{n}'" for n in names]
     listed = [n for n in names if _PLAIN.fullmatch(n)]
     searched = [n for n in listed if n not in _SCOPE_FIELDS]
@@ -60,18 +96,24 @@ def specialise_spl(schema: SplSchema, profile: SplProfile, max_fields: int = 400
         rest = f' (" sourcetype=" ({alternatives(value(s) for s in sourcetypes)}))?' if sourcetypes else ""
         return f'"index=" {value(index)}{rest}'
 
-    scope = "(" + alternatives(scoped(i) for i in schema.indexes or ["main"]) + ")"
+    starts, piped = macro_uses(schema)
+    scope = "(" + alternatives([scoped(i) for i in schema.indexes or ([] if starts else ["main"])]
+                               + [_call(m) for m in starts]) + ")"
     scope += ' " earliest=" EARLIEST (" latest=" LATEST)?'
+    first = ["implicit_search"]
+    if schema.datamodels:
+        first.append("_PIPE tstats_cmd")
+    commands = _COMMANDS + (["lookup_cmd"] if schema.lookups else []) + (["macro_call"] if piped else [])
     text = redefine(base_grammar("spl"), {
-        "_first_command": "implicit_search",
+        "_first_command": alternatives(first),
         "implicit_search": "search_scope (_WS search_expr)?",
-        "_command": alternatives(_COMMANDS),
+        "_command": alternatives(commands),
         "STRING": f"/\"([{VISIBLE_CHARS}']|\\\\[\"\\\\])*\"/",
         "RWS": '" "',
         "OWS": '" "?',
         "_PIPE": '/\\n?/ OWS "|" OWS',
         "search_field": lits(searched or ["host"]),
-        "subpipeline": "(" + alternatives(c for c in _COMMANDS if c != "search_cmd") + ") (_PIPE _command)*",
+        "subpipeline": "(" + alternatives(c for c in commands if c != "search_cmd") + ") (_PIPE _command)*",
     })
     text = re.sub(r"^_modelled_command:.*?(?=^\S)", "", text, flags=re.M | re.S)
     return text + "\n" + "\n".join([
@@ -84,8 +126,10 @@ def specialise_spl(schema: SplSchema, profile: SplProfile, max_fields: int = 400
         "function_name: " + lits(list(profile.eval_functions)),
         "agg_name: " + lits(aggs),
         "command_name: " + lits(["makeresults"]),
-        "lookup_name: " + lits(["none_bound"]),
-        "datamodel_name: " + lits(["none_bound"]),
+        "lookup_name: " + lits(schema.lookups or ["none_bound"]),
+        "datamodel_name: " + lits(schema.datamodels or ["none_bound"]),
+        "macro_call: " + (alternatives(_call(m) for m in piped) or '"`none_bound`"'),
+        "MACRO_ARG: /[A-Za-z_][A-Za-z0-9_.]{0,40}/",
         "WORD: /" + words_excluding(_KEYWORDS, 30, first=_LETTERS + _LETTERS.upper() + "*",
                                     rest=_LETTERS + _LETTERS.upper() + "0123456789_*.:-") + "/",
     ]) + "\n"

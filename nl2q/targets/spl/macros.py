@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from ...errors import Nl2qError
 
@@ -134,6 +134,9 @@ class Macros:
 
     def __len__(self) -> int:
         return len(self._macros)
+
+    def __iter__(self) -> Iterator[Macro]:
+        return iter(self._macros.values())
 
     def get(self, key: str) -> Macro | None:
         return self._macros.get(key)

@@ -8,16 +8,21 @@ JSON) of the same shape::
     fields:
       Level: {type: VARCHAR, sourcetypes: ["loghub:hdfs"]}
       Pid: {type: BIGINT}
+    datamodels: [Endpoint.Processes]  # what `| tstats ... from datamodel=` may name
+    lookups: [ioc_domains]
+    macros: {hdfs_logs: "index=hdfs sourcetype=loghub:hdfs"}  # or a directory of Security Content macro files
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import SchemaError
+from .macros import Macros
 
 BUILTIN_FIELDS = ("_time", "_raw", "index", "sourcetype", "source", "host", "linecount")
 
@@ -38,31 +43,61 @@ class SplSchema:
     fields: dict[str, Field] = field(default_factory=dict)
     store: Path | None = None  # the DuckDB event store, when there is one to run on
     by_index: dict[str, list[str]] = field(default_factory=dict)  # index -> its sourcetypes, when known
+    datamodels: list[str] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
+    macros: Macros | None = None  # expanded before a search is checked or run
 
     def field(self, name: str) -> Field | None:
         return self.fields.get(name)
 
     def render(self, question: str = "", limit: int = 60) -> str:
-        """The schema for a prompt: indexes with their sourcetypes, then fields (the question's words first)."""
-        words = {w.lower().strip("?.!'\"") for w in question.replace(",", " ").split()}
-        ranked = sorted(self.fields.values(), key=lambda f: (f.name.lower() not in words, f.name.startswith("_"),
-                                                            f.name.lower()))
-        shown = ranked[:limit]
-        named = sorted(self.indexes, key=lambda i: i.lower() not in words)
+        """The schema for a prompt: indexes with their sourcetypes, datamodels, lookups, the macros a search can
+        start with, then fields; long lists keep the names sharing words with the question, and say so."""
+        words = set(_parts(question))
+        named = _ranked(self.indexes, words)
         if self.by_index:
             lines = ["Indexes (sourcetypes): " + ", ".join(f"{i} ({', '.join(self.by_index.get(i, []))})"
                                                           for i in named)]
         else:
-            lines = [f"Indexes: {', '.join(named)}", f"Sourcetypes: {', '.join(self.sourcetypes)}"]
+            lines = [f"Indexes: {', '.join(named)}" if named else "", _listing("Sourcetypes", self.sourcetypes, words, 30)]
+        lines.append(_listing("Datamodels (| tstats ... from datamodel=NAME)", self.datamodels, words, 30))
+        lines.append(_listing("Lookups", self.lookups, words, 20))
+        if self.macros is not None:
+            from .grammar import macro_uses
+
+            starts, _ = macro_uses(self)
+            lines.append(_listing("Macros that select events (write `name` first)", [m.name for m in starts], words, 20))
+        ranked = _ranked(sorted(self.fields, key=lambda n: (n.startswith("_"), n.lower())), words)
         lines.append("Fields:")
-        for f in shown:
+        for name in ranked[:limit]:
+            f = self.fields[name]
             where = f" (in {', '.join(f.indexes)})" if f.indexes and len(f.indexes) < len(self.indexes) else ""
             lines.append(f"  {f.name}: {f.type.lower()}{where}")
-        if len(ranked) > len(shown):
-            lines.append(f"  (Only {len(shown)} of {len(ranked)} fields are shown.)")
-        lines.append("A search names its index and time range first (index=... earliest=-24h), then filters, "
+        if len(ranked) > limit:
+            lines.append(f"  (Only {limit} of {len(ranked)} fields are shown: those closest to the question.)")
+        lines.append("A search names its data and time range first (index=... earliest=-24h), then filters, "
                      "then | commands.")
-        return "\n".join(lines)
+        return "\n".join(line for line in lines if line)
+
+
+def _parts(text: str) -> list[str]:
+    """Lower-case words of a question or a name (snake_case, dotted and CamelCase names split)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def _ranked(names: list[str], words: set[str]) -> list[str]:
+    """``names`` with those sharing most words with the question first, otherwise in their order."""
+    score = {n: -sum(1 for p in set(_parts(n)) if p in words) for n in names}
+    return sorted(names, key=lambda n: score[n])
+
+
+def _listing(title: str, names: list[str], words: set[str], limit: int) -> str:
+    if not names:
+        return ""
+    shown = _ranked(names, words)[:limit]
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return f"{title}: {', '.join(shown)}{more}"
 
 
 def load_schema(source: Any) -> SplSchema:
@@ -95,7 +130,14 @@ def _from_mapping(data: dict[str, Any]) -> SplSchema:
     indexes = data.get("indexes") or []
     by_index = {str(i): [str(s) for s in (v or [])] for i, v in indexes.items()} if isinstance(indexes, dict) else {}
     sourcetypes = list(data.get("sourcetypes") or dict.fromkeys(s for v in by_index.values() for s in v))
-    return SplSchema([str(i) for i in indexes], sourcetypes, fields, by_index=by_index)
+    macros = data.get("macros")
+    if isinstance(macros, (str, Path)):
+        macros = Macros.from_dir(macros)
+    elif isinstance(macros, dict):
+        macros = Macros(macros)
+    return SplSchema([str(i) for i in indexes], sourcetypes, fields, by_index=by_index,
+                     datamodels=[str(d) for d in data.get("datamodels") or []],
+                     lookups=[str(x) for x in data.get("lookups") or []], macros=macros)
 
 
 def _from_store(path: Path) -> SplSchema:
