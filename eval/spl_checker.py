@@ -6,9 +6,13 @@
 Every detection under ``splunk/detections`` that is not deprecated (not under ``deprecated/``, no
 ``status: deprecated``) has its ``search`` expanded with the shipped macros (``splunk/macros``, plus
 the CIM macro ``drop_dm_object_name``; unknown ``*_filter`` macros are empty, as customers ship
-them) and parsed with ``nl2q.targets.spl.parse``. Printed: how many parse, the parse time per
-search, the failures grouped by kind, command and what the parser met (with examples), and which
-commands were parsed generically. The JSON summary holds counts and short snippets only.
+them) and parsed with ``nl2q.targets.spl.parse``. Then the whole checker (``check_spl``: policy,
+names, traps) runs on each, against the content's own environment (``corpus_schema``: the indexes,
+sourcetypes, datamodels, lookups and fields the detections name) with the time range waived, as
+detections are scheduled searches whose window is the schedule's. Printed: how many parse and how
+many the checker accepts, the parse and check times, the failures grouped by kind, command and what
+the parser met (with examples), the checker's errors by code, and which commands were parsed
+generically. The JSON summary holds counts and short snippets only.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,43 +30,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nl2q.evaluate.benchmarks import benchmarks_dir  # noqa: E402
-from nl2q.targets.spl.macros import CIM_MACROS, MacroError, Macros  # noqa: E402
+from nl2q.policy import Policy  # noqa: E402
+from nl2q.resources import data_dir  # noqa: E402
+from nl2q.targets.spl.profile import SplProfile  # noqa: E402
+from nl2q.profile import load_profile  # noqa: E402
+from nl2q.targets.spl.check import check_spl  # noqa: E402
+from nl2q.targets.spl.macros import MacroError, Macros  # noqa: E402
 from nl2q.targets.spl.parse import SplSyntaxError, parse  # noqa: E402
+from nl2q.targets.spl.security_content import Detection, corpus_schema, load_detections, load_macros  # noqa: E402
 
 DEFAULT_OUT = ROOT / "eval" / "results" / "spl_checker.json"
 SNIPPET = 70  # characters either side of a failure, in reports
 
 
-@dataclass(frozen=True)
-class Detection:
-    id: str  # path under detections/, without .yml
-    name: str
-    status: str
-    search: str
-
-
 def splunk_dir(benchmarks: str | Path | None = None) -> Path:
     return benchmarks_dir("splunk", benchmarks)
-
-
-def load_detections(splunk: Path) -> list[Detection]:
-    """The detections that are not deprecated, in path order."""
-    import yaml
-
-    base = splunk / "detections"
-    out = []
-    for path in sorted(base.rglob("*.yml")):
-        rel = path.relative_to(base)
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if rel.parts[0] == "deprecated" or doc.get("status") == "deprecated" or not doc.get("search"):
-            continue
-        out.append(Detection(str(rel.with_suffix("")), str(doc.get("name", rel.stem)), str(doc.get("status", "")),
-                             str(doc["search"])))
-    return out
-
-
-def load_macros(splunk: Path) -> Macros:
-    return Macros.from_dir(splunk / "macros", extra=CIM_MACROS, empty_filters=True)
 
 
 def _found_class(found: str) -> str:
@@ -100,9 +81,16 @@ class Groups:
 
 
 def check(detections: list[Detection], macros: Macros, examples: int = 2) -> dict[str, Any]:
-    """Expand and parse every detection; the summary the report prints."""
+    """Expand, parse and check every detection; the summary the report prints."""
     failures = Groups(examples)
+    rejected = Groups(examples)
+    warnings: Counter[str] = Counter()
     parse_ms: list[float] = []
+    check_ms: list[float] = []
+    accepted = 0
+    schema = corpus_schema(detections, macros)
+    profile = load_profile(data_dir("dialects") / "splunk.toml", SplProfile)
+    policy = Policy(require_time_range=False)
     by_status: dict[str, Counter[str]] = defaultdict(Counter)
     modelled: Counter[str] = Counter()
     generic: Counter[str] = Counter()
@@ -128,6 +116,17 @@ def check(detections: list[Detection], macros: Macros, examples: int = 2) -> dic
         by_status[d.status]["parsed"] += 1
         for command in tree.walk():
             (modelled if command.modelled else generic)[command.name] += 1
+        t0 = time.perf_counter()
+        found = check_spl(text, schema, profile, policy).diagnostics
+        check_ms.append((time.perf_counter() - t0) * 1000)
+        errors = [x for x in found if x.is_error]
+        warnings.update(x.code for x in found if not x.is_error)
+        if errors:
+            e = errors[0]
+            rejected.add(e.code, {"id": d.id, "message": e.message[:300],
+                                  "at": _snippet(text, e.start) if e.start is not None else ""})
+        else:
+            accepted += 1
     total = len(detections)
     return {
         "total": total,
@@ -136,6 +135,14 @@ def check(detections: list[Detection], macros: Macros, examples: int = 2) -> dic
         "parse_ms": {"median": round(statistics.median(parse_ms), 3) if parse_ms else None,
                      "p95": round(sorted(parse_ms)[int(0.95 * (len(parse_ms) - 1))], 3) if parse_ms else None,
                      "max": round(max(parse_ms), 3) if parse_ms else None},
+        "accepted": accepted,
+        "accepted_pct": round(100 * accepted / total, 2) if total else None,
+        "check_ms": {"median": round(statistics.median(check_ms), 3) if check_ms else None,
+                     "p95": round(sorted(check_ms)[int(0.95 * (len(check_ms) - 1))], 3) if check_ms else None},
+        "schema": {"indexes": len(schema.indexes), "sourcetypes": len(schema.sourcetypes),
+                   "datamodels": len(schema.datamodels), "lookups": len(schema.lookups), "fields": len(schema.fields)},
+        "rejected": rejected.to_json(),
+        "warnings": dict(warnings.most_common()),
         "by_status": {k: dict(v) for k, v in sorted(by_status.items())},
         "failures": failures.to_json(),
         "commands_modelled": dict(modelled.most_common()),
@@ -149,6 +156,20 @@ def print_report(rep: dict[str, Any]) -> None:
     print(f"parse time per search: median {ms['median']} ms, p95 {ms['p95']} ms, max {ms['max']} ms")
     for status, c in rep["by_status"].items():
         print(f"  {status or '(no status)'}: {c.get('parsed', 0)}/{c['total']}")
+    sc = rep["schema"]
+    print(f"accepted by the checker {rep['accepted']}/{rep['total']} ({rep['accepted_pct']}%): time range waived, "
+          f"names against the content's own environment ({sc['indexes']} indexes, {sc['sourcetypes']} sourcetypes, "
+          f"{sc['datamodels']} datamodels, {sc['lookups']} lookups, {sc['fields']} fields)")
+    print(f"check time per search (parse included): median {rep['check_ms']['median']} ms, p95 {rep['check_ms']['p95']} ms")
+    if rep["rejected"]:
+        print("\nRejected by the checker, by first error:")
+    for key, group in rep["rejected"].items():
+        print(f"  {group['count']:5}  {key}")
+        for ex in group["examples"]:
+            print(f"           - {ex['id']}: {ex['message'][:160]}")
+            if ex.get("at"):
+                print(f"             {ex['at']}")
+    print("Warnings and notes (not rejections): " + ", ".join(f"{k} {n}" for k, n in rep["warnings"].items()))
     if rep["failures"]:
         print("\nFailures, by kind, command and what the parser met:")
     for key, group in rep["failures"].items():
@@ -164,7 +185,8 @@ def print_report(rep: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Parse the Splunk Security Content detections with nl2q's SPL parser.")
+    ap = argparse.ArgumentParser(description="Parse and check the Splunk Security Content detections with nl2q's SPL "
+                                             "parser and checker.")
     ap.add_argument("--benchmarks", default=None, help="benchmark root (default: $NL2Q_BENCHMARKS or ../shared/benchmarks)")
     ap.add_argument("--limit", type=int, default=None, help="first N detections only")
     ap.add_argument("--examples", type=int, default=2, help="examples kept per failure group")

@@ -36,6 +36,7 @@ class Detection:
     id: str  # path under detections/, without .yml
     name: str
     type: str  # TTP, Anomaly, Hunting, ...
+    status: str  # production, experimental
     description: str
     search: str
 
@@ -52,7 +53,8 @@ def load_detections(splunk: Path) -> list[Detection]:
         if rel.parts[0] == "deprecated" or doc.get("status") == "deprecated" or not doc.get("search"):
             continue
         out.append(Detection(str(rel.with_suffix("")), str(doc.get("name", rel.stem)), str(doc.get("type", "")),
-                             " ".join(str(doc.get("description", "")).split()), str(doc["search"])))
+                             str(doc.get("status", "")), " ".join(str(doc.get("description", "")).split()),
+                             str(doc["search"])))
     return out
 
 
