@@ -53,7 +53,9 @@ def hidden_characters(text: str) -> list[Diagnostic]:
     reader cannot see is refused wherever it appears, in names and literals alike.
     """
     out = []
-    for i, ch in enumerate(text):
+    suspects = (i for i, ch in enumerate(text) if ch < " " or ch >= "\x7f") if text.isascii() else range(len(text))
+    for i in suspects:
+        ch = text[i]
         if _invisible(ch):
             line, col = position(text, i)
             out.append(Diagnostic(

@@ -162,9 +162,11 @@ def _after(c: Command, before: set[str] | None) -> set[str] | None:
         return None
     written = {u.name for u in c.fields_written if not u.is_pattern}
     if c.keeps is not None:
-        kept = {f for f in before if any(u.matches(f) for u in c.keeps)}
+        patterns = [u for u in c.keeps if u.is_pattern]
+        kept = before & {u.name for u in c.keeps} | {f for f in before if any(u.matches(f) for u in patterns)}
         return kept | written | ({"_raw", "_time"} & before if c.name == "fields" else set())
-    dropped = {f for f in before if any(u.matches(f) for u in c.fields_dropped)}
+    patterns = [u for u in c.fields_dropped if u.is_pattern]
+    dropped = before & {u.name for u in c.fields_dropped} | {f for f in before if any(u.matches(f) for u in patterns)}
     return (before - dropped) | written
 
 

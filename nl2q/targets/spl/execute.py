@@ -1,5 +1,5 @@
 """The offline dry run: the search compiled to DuckDB (:mod:`.compile`) over the event store, read-only,
-bounded, and each command's CTE bound in turn so an engine error names the command that caused it."""
+bounded; when the engine fails, each command's CTE is bound in turn so the error names the command that caused it."""
 
 from __future__ import annotations
 
@@ -52,14 +52,6 @@ class SplExecutor:
         import duckdb
 
         with self._lock:
-            for i, step in enumerate(compiler.steps, start=1):
-                try:
-                    self._con.execute("EXPLAIN " + compiler.prefix_sql(i))
-                except duckdb.Error as exc:
-                    c = step.command
-                    where = f"`{c.name}` at {c.start}-{c.end}" if not c.implicit else "the initial search"
-                    return DryRun(ok=False, engine=self.engine, mode="explain", error=f"{where}: {exc}",
-                                  elapsed_ms=(time.perf_counter() - t0) * 1000)
             timer = threading.Timer(policy.timeout_s, self._con.interrupt)
             timer.start()
             try:
@@ -67,8 +59,12 @@ class SplExecutor:
                 columns = list(compiler.fields)
                 rows = [list(r) for r in cur.fetchall()]
             except duckdb.Error as exc:
-                stopped = "timed out" if not timer.is_alive() else str(exc)
-                return DryRun(ok=False, engine=self.engine, mode="run", error=stopped,
+                if not timer.is_alive():
+                    return DryRun(ok=False, engine=self.engine, mode="run", error="timed out",
+                                  elapsed_ms=(time.perf_counter() - t0) * 1000)
+                where = self._attribute(compiler)
+                return DryRun(ok=False, engine=self.engine, mode="explain" if where else "run",
+                              error=f"{where[0]}: {where[1]}" if where else str(exc),
                               elapsed_ms=(time.perf_counter() - t0) * 1000)
             finally:
                 timer.cancel()
@@ -77,6 +73,20 @@ class SplExecutor:
         return DryRun(ok=True, engine=self.engine, mode="run", columns=columns, rows=rows[: policy.preview_rows],
                       row_count=len(rows), capped=capped, plan=compiler.final_sql(),
                       elapsed_ms=(time.perf_counter() - t0) * 1000)
+
+    def _attribute(self, compiler: Compiler) -> tuple[str, str] | None:
+        """The first command whose prefix no longer binds, and the engine's error there; looked for only once
+        the whole search failed, so a search that runs pays for no EXPLAIN. None: every prefix binds."""
+        import duckdb
+
+        for i, step in enumerate(compiler.steps, start=1):
+            try:
+                self._con.execute("EXPLAIN " + compiler.prefix_sql(i))
+            except duckdb.Error as exc:
+                c = step.command
+                where = f"`{c.name}` at {c.start}-{c.end}" if not c.implicit else "the initial search"
+                return where, str(exc)
+        return None
 
     def close(self) -> None:
         with self._lock:

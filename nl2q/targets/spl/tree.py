@@ -10,6 +10,7 @@ Field names may be patterns (``Processes.*``, ``user*``): :meth:`FieldUse.matche
 from __future__ import annotations
 
 import re
+from functools import cache
 from dataclasses import dataclass, field
 import typing
 from typing import Iterator, Union
@@ -34,6 +35,7 @@ class FieldUse:
         return _pattern(self.name).fullmatch(name) is not None
 
 
+@cache
 def _pattern(glob: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in glob.split("*")), re.S)
 
