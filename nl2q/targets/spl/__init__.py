@@ -15,21 +15,24 @@ from .profile import SplProfile
 from .schema import SplSchema, load_schema
 
 SPL = TargetSpec(name="spl", noun="search", fence="spl", has_rows=True, source_flag="logs",
-                 source_help="spl: the event store (fixtures/loghub.duckdb), or a schema file (.yaml/.json)",
+                 source_help="spl: the event store (fixtures/loghub.duckdb), a schema file (.yaml/.json), or a Splunk "
+                             "server (https://host:8089, token in NL2Q_SPLUNK_TOKEN)",
                  default_dialect="splunk", extenders=("AND", "OR", "|"))
 
 
 class SplBound(Bound):
     spec = SPL
 
-    def __init__(self, schema: SplSchema, dialect: SplProfile) -> None:
+    def __init__(self, schema: SplSchema, dialect: SplProfile, server: Any = None) -> None:
+        """``server``: a :class:`.splunk.SplunkExecutor`, when the search is dry-run on a Splunk server."""
         from .grammar import specialise_spl
 
         self.schema = schema
         self.dialect = dialect
         self.macros = schema.macros
         self.constraint = Constraint("lark", specialise_spl(schema, dialect))
-        self.has_data = schema.store is not None
+        self.has_data = schema.store is not None or server is not None
+        self._server = server
         self._executor: Any = None
 
     def schema_text(self, question: str) -> str:
@@ -42,7 +45,11 @@ class SplBound(Bound):
         return Checked(result.diagnostics, False)
 
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
-        """The search compiled to DuckDB over the event store; None for a schema file."""
+        """Splunk's parser and a bounded oneshot search on a server, or the search compiled to DuckDB over the
+        event store; None for a schema file."""
+        expanded = self.macros.expand(text) if self.macros is not None and "`" in text else text
+        if self._server is not None:
+            return self._server.run(expanded, policy)
         if self.schema.store is None:
             return None
         from .parse import parse
@@ -51,7 +58,6 @@ class SplBound(Bound):
             from .execute import SplExecutor
 
             self._executor = SplExecutor(self.schema.store, self.schema)
-        expanded = self.macros.expand(text) if self.macros is not None and "`" in text else text
         return self._executor.run(parse(expanded), expanded, policy)
 
     def outcome_diagnostics(self, dry: DryRun, text: str = "") -> list[Diagnostic]:
@@ -67,9 +73,10 @@ class SplBound(Bound):
                 "fields": {n: f.type for n, f in self.schema.fields.items()}}
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.close()
-            self._executor = None
+        for engine in (self._executor, self._server):
+            if engine is not None:
+                engine.close()
+        self._executor = self._server = None
 
 
 class SplTarget(Target):
@@ -79,10 +86,17 @@ class SplTarget(Target):
     profile_type = SplProfile
 
     def bind(self, source: Any, dialect: str | None = None) -> Bound:
-        """``source``: an event store, a schema file, a mapping (``macros`` may name a macro directory), or an
-        :class:`SplSchema`; ``{"store": path, "macros": ...}`` adds macros to a store."""
+        """``source``: a Splunk server (``https://host:8089``, ``splunk://user:pass@host:8089``, ``{"splunk": url}``;
+        a token from ``NL2Q_SPLUNK_TOKEN``), an event store, a schema file, a mapping (``macros`` may name a
+        macro directory), or an :class:`SplSchema`; ``{"store": path, "macros": ...}`` adds macros to a store."""
         profile = self.profile(dialect)
         assert isinstance(profile, SplProfile)
+        url = source.get("splunk") if isinstance(source, dict) else source
+        if isinstance(url, str) and url.startswith(("splunk://", "https://", "http://")):
+            from .splunk import SplunkConfig, SplunkExecutor, connect, schema_from_splunk
+
+            service = connect(SplunkConfig.from_url(url))
+            return SplBound(schema_from_splunk(service), profile, server=SplunkExecutor(service))
         if isinstance(source, dict) and "store" in source:
             from dataclasses import replace
 
