@@ -53,6 +53,21 @@ def test_fields_follow_the_pipeline() -> None:
     assert "schema.unknown_field" in codes("index=web earliest=-1h | stats count by user | table status")
 
 
+def test_options_aggregations_and_function_arity_are_checked_against_the_profile() -> None:
+    assert codes("index=web earliest=-1h | timechart span=1h limit=5 count by user | head 3") == []
+    d = only("index=web earliest=-1h | timechart spn=1h count", "syntax.unknown_option")
+    assert "span" in d.hint and d.col == 36
+    assert "syntax.unknown_option" in codes("index=web earliest=-1h | stats span=1h count by user")  # tstats only
+    assert "syntax.no_aggregation" in codes("index=web earliest=-1h | chart by user")
+    assert "syntax.unknown_option" in codes("| tstats tokenizer=t count")
+    assert "if" in only('index=web earliest=-1h | eval x=iff(status>1, 1, 0)', "syntax.unknown_function").hint
+    assert "3" in only('index=web earliest=-1h | where if(status>1, 1)', "syntax.arity").message
+    assert "syntax.arity" in codes("index=web earliest=-1h | stats count(eval(round(status, 1, 2) > 1)) as n")
+    assert codes("index=web earliest=-1h | stats p95(status) perc99(status) by user") == []
+    assert "syntax.unknown_function" in codes("index=web earliest=-1h | stats cnt by user")
+    assert "syntax.unknown_function" in codes("index=web earliest=-1h | convert avg(status)")  # not a conversion
+
+
 def test_commands_that_write_send_or_run_are_refused_wherever_they_are() -> None:
     for cmd in PROFILE.refused_commands:
         assert "policy.refused_command" in codes(f"index=web earliest=-1h | {cmd} x=1"), cmd

@@ -4,7 +4,10 @@ Splunk's semantic traps as warnings."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
+from typing import get_args
 
 from ...check import hidden_characters, input_bounds, suggestion
 from ...policy import Policy
@@ -12,7 +15,8 @@ from ...types import Diagnostic, position
 from .macros import Macros
 from .profile import SplProfile
 from .schema import SplSchema
-from .tree import BoolOp, Command, Compare, FieldUse, InList, Not, Search, search_nodes
+from .tree import (BoolOp, Call, Command, Compare, Expr, FieldUse, InList, Not, Search, expr_nodes,
+                   search_nodes)
 
 # fields every event has, or that a search names without them being event fields
 DEFAULT_FIELDS = frozenset({"_time", "_raw", "index", "sourcetype", "source", "host", "linecount", "splunk_server",
@@ -65,6 +69,7 @@ def check_spl(text: str, schema: SplSchema, profile: SplProfile, policy: Policy,
     out.search = search
     every = list(_all_commands(search))
     out.diagnostics += policy_diagnostics(text, search, every, profile, policy)
+    out.diagnostics += usage_diagnostics(text, every, profile)
     out.diagnostics += name_diagnostics(text, search, schema)
     out.diagnostics += trap_diagnostics(text, every)
     return out
@@ -117,6 +122,64 @@ def _has_time_range(c: Command) -> bool:
         return True
     return c.search is not None and any(isinstance(n, Compare) and n.field.name in TIME_FIELDS
                                         for n in search_nodes(c.search, under_not=False))
+
+
+_EXPR_TYPES = get_args(Expr)
+_PERCENTILE = re.compile(r"(?:p|perc|exactperc|upperperc)\d{1,2}(?:\.\d+)?")
+# options the parser records itself (lookup's OUTPUT/OUTPUTNEW), not written as key=value
+_RECORDED = frozenset({"output", "outputnew"})
+
+
+def usage_diagnostics(text: str, every: list[Command], profile: SplProfile) -> list[Diagnostic]:
+    """How commands and functions are called: options a command does not take, an aggregating command without
+    an aggregation, eval functions this deployment lacks or called with the wrong number of arguments."""
+    out = []
+    for c in every:
+        if not c.modelled:
+            continue
+        allowed = profile.command_options.get(c.name)
+        if allowed is not None:
+            for key, opt in c.options.items():
+                if key not in allowed and key not in _RECORDED:
+                    takes = f"; it takes {', '.join(allowed)}" if allowed else "; it takes no key=value options"
+                    out.append(Diagnostic("syntax.unknown_option", f"`{c.name}` has no option `{key}`{takes}",
+                                          hint=suggestion(key, allowed, "option") if allowed else
+                                          f"remove {key}={opt.text or '...'}", **_at(text, opt.start, opt.end)))
+        # `stats by host` reads "by" and "host" as functions: nothing comes before the by clause
+        aggregations = list(itertools.takewhile(lambda a: a.func.lower() != "by", c.aggregations))
+        if c.name in profile.aggregating_commands and not aggregations:
+            out.append(Diagnostic("syntax.no_aggregation", f"`{c.name}` computes nothing: it needs a function such as "
+                                  "count, dc(field) or avg(field)", hint=f"e.g. `{c.name} count by host`",
+                                  **_at(text, c.start, c.end)))
+        functions = profile.convert_functions if c.name == "convert" else profile.stats_functions
+        for agg in aggregations:
+            if agg.func.lower() not in functions and not (c.name != "convert" and _PERCENTILE.fullmatch(agg.func.lower())):
+                out.append(Diagnostic("syntax.unknown_function", f"`{agg.func}` is not a {c.name} function",
+                                      hint=suggestion(agg.func.lower(), list(functions), "function"),
+                                      **_at(text, agg.start, agg.end)))
+        for call in (n for e in _expressions(c) for n in expr_nodes(e) if isinstance(n, Call)):
+            name = call.name.lower()
+            arity = profile.eval_arity.get(name)
+            if arity is None:
+                out.append(Diagnostic("syntax.unknown_function", f"`{call.name}` is not an eval function",
+                                      hint=suggestion(name, sorted(profile.eval_arity), "function"),
+                                      **_at(text, call.start, call.end)))
+                continue
+            least, most = arity
+            n = len(call.args)
+            if n < least or most >= 0 and n > most:
+                want = str(least) if least == most else f"{least} or more" if most < 0 else f"{least} to {most}"
+                out.append(Diagnostic("syntax.arity", f"`{call.name}` takes {want} argument{'s' if want != '1' else ''},"
+                                      f" not {n}", hint=f"call it with {want}", **_at(text, call.start, call.end)))
+    return out
+
+
+def _expressions(c: Command) -> list[Expr]:
+    exprs = [c.where] if c.where is not None else []
+    exprs += [a.expr for a in c.assignments]
+    exprs += [a.expr for a in c.aggregations if a.expr is not None]
+    exprs += [o.value for o in c.options.values() if isinstance(o.value, _EXPR_TYPES)]
+    return exprs
 
 
 def name_diagnostics(text: str, search: Search, schema: SplSchema) -> list[Diagnostic]:

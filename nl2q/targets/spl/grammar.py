@@ -27,10 +27,14 @@ _UNIT = "(s|m|h|d|w|mon|y)"
 EARLIEST = rf"-[1-9][0-9]{{0,3}}{_UNIT}(@{_UNIT})?|@{_UNIT}|0"
 LATEST = rf"{EARLIEST}|now"
 
+# convert is left out: its functions are not stats functions, and the bound macros (ctime) cover its use
 _COMMANDS = ["search_cmd", "where_cmd", "eval_cmd", "stats_cmd", "timechart_cmd", "chart_cmd", "table_cmd",
              "fields_cmd", "rename_cmd", "sort_cmd", "head_cmd", "dedup_cmd", "top_cmd", "bin_cmd", "rex_cmd",
              "regex_cmd", "spath_cmd", "join_cmd", "append_cmd", "foreach_cmd", "transaction_cmd", "fillnull_cmd",
-             "makemv_cmd", "mvexpand_cmd", "convert_cmd", "iplocation_cmd"]
+             "makemv_cmd", "mvexpand_cmd", "iplocation_cmd"]
+# the argument shapes that hold options: each command gets its own copy, with only the options it takes
+_WITH_OPTIONS = ("option", "_fo_args", "_stats_items", "sort_item", "by_clause")
+_COMMAND_RULE = re.compile(r'^(\w+_cmd): \(?("[a-z]+"(?: \| "[a-z]+")*)\)?(.*)$', re.M)
 
 
 @cache
@@ -75,6 +79,54 @@ def _call(m: Macro) -> str:
     return lark_literal(f"`{m.name}(") + ' MACRO_ARG' + ' "," MACRO_ARG' * (len(m.arguments) - 1) + ' ")`"'
 
 
+def _command_options(text: str, profile: SplProfile) -> str:
+    """Each command with its own copies of the option-holding shapes, so an option appears only where the profile
+    says the command takes it, and an aggregating command has at least one aggregation. A rule naming several
+    commands (stats, eventstats, streamstats) becomes one alternative per command."""
+    copies: list[str] = []
+
+    def variant(name: str, rest: str) -> str:
+        kept = list(profile.command_options.get(name, []))
+        if not kept:
+            rest = rest.replace(" (_WS option)*", "")
+        r = f"__{name}"
+        for x in _WITH_OPTIONS:
+            rest = re.sub(rf"\b{x}\b", f"{x}{r}", rest)
+        before = f"(option{r} _WS)* " if kept else ""
+        after = f" (_WS option{r})*" if kept else ""
+        copies.extend([  # options stand apart, spaced: `limit=5,host` would read as limit="5,host"
+            f"option{r}: option_key{r} EQ option_value",
+            f"option_key{r}: " + (alternatives(lark_literal(k) for k in kept) or '"none_taken"'),
+            f"_fo_args{r}: {before}field (_list_sep field)*{after}",
+            f"_stats_items{r}: {before}agg (_list_sep agg)*",
+            f"sort_item{r}: sort_key",
+            f'by_clause{r}: "by" _WS _fo_args{r}',
+        ])
+        return f"{lark_literal(name)}{rest}"
+
+    def one(m: re.Match[str]) -> str:
+        rule, names, rest = m.group(1), re.findall(r'"([a-z]+)"', m.group(2)), m.group(3)
+        if not any(re.search(rf"\b{x}\b", rest) for x in _WITH_OPTIONS):
+            return m.group(0)
+        return f"{rule}: " + " | ".join(variant(n, rest) for n in names)
+
+    return _COMMAND_RULE.sub(one, text) + "\n" + "\n".join(copies)
+
+
+def _calls(profile: SplProfile) -> str:
+    """Each eval function with as many arguments as it takes."""
+    out = []
+    for name, (least, most) in sorted(profile.eval_arity.items()):
+        args = " _COMMA ".join(["expr"] * least) if least else ""
+        more = " (_COMMA expr)*" if most < 0 else " (_COMMA expr)?" * (most - least)
+        if least == 0 and most != 0:
+            body = f"(expr{' (_COMMA expr)*' if most < 0 else ' (_COMMA expr)?' * (most - 1)})?"
+        else:
+            body = args + (more if least else "")
+        out.append(f"{lark_literal(name)} _LP {body} _RP".replace("_LP  _RP", "_LP _RP"))
+    return alternatives(out)
+
+
 def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
     """Fields, functions and aggregations as alternatives of the bound names. A field a command created
     (``count``, ``stats ... as n``) is a lower-case name: the grammar cannot track the pipeline, the
@@ -112,9 +164,12 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
         "RWS": '" "',
         "OWS": '" "?',
         "_PIPE": '/\\n?/ OWS "|" OWS',
+        "_END": "/\\n```/",  # on its own line: a macro call's closing ` must not run into the fence
         "search_field": lits(searched or ["host"]),
         "subpipeline": "(" + alternatives(c for c in commands if c != "search_cmd") + ") (_PIPE _command)*",
+        "call": _calls(profile),
     })
+    text = _command_options(text, profile)
     text = re.sub(r"^_modelled_command:.*?(?=^\S)", "", text, flags=re.M | re.S)
     return text + "\n" + "\n".join([
         "search_scope: " + scope,
@@ -123,7 +178,7 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
         "field: " + lits(listed or ["_time"]) + " | new_field",
         "eval_field: " + lits(quoted or ["_time"]) + " | new_field",
         "new_field: /" + new_field_regex() + "/",
-        "function_name: " + lits(list(profile.eval_functions)),
+        "function_name: " + lits(sorted(profile.eval_arity)),
         "agg_name: " + lits(aggs),
         "command_name: " + lits(["makeresults"]),
         "lookup_name: " + lits(schema.lookups or ["none_bound"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...profile import Profile
 
@@ -15,7 +15,12 @@ class SplProfile(Profile):
     guarded_commands: tuple[str, ...] = ()
     # commands that start a search instead of filtering one (| tstats, | inputlookup, | makeresults)
     generating_commands: tuple[str, ...] = ()
-    eval_functions: tuple[str, ...] = ()  # eval/where functions this deployment has
     stats_functions: tuple[str, ...] = ()  # aggregations (pNN/percNN/exactpercNN are patterns, not listed)
+    convert_functions: tuple[str, ...] = ()  # convert's conversions: ctime(field), dur2sec(field) ...
     require_time_range: bool = True  # a search without earliest= is refused unless the policy waives it
     sort_default_limit: int = 10_000  # rows `sort` keeps without a count (sort 0: all)
+    aggregating_commands: tuple[str, ...] = ()  # need at least one aggregation
+    # command -> the option keys it takes; a modelled command not listed is not checked
+    command_options: dict[str, list] = field(default_factory=dict, compare=False, hash=False)
+    # eval function -> [fewest, most] arguments (-1: any); a function not listed is unknown to this deployment
+    eval_arity: dict[str, list] = field(default_factory=dict, compare=False, hash=False)
