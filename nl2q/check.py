@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from typing import Iterable
 
@@ -44,6 +45,28 @@ def _invisible(ch: str) -> bool:
     if cat in ("Cf", "Cc", "Zs", "Zl", "Zp", "Co", "Cn", "Cs"):
         return ch != "\r"  # a carriage return is judged by line_endings
     return any(lo <= code <= hi for lo, hi in _INVISIBLE_RANGES)
+
+
+# The non-ASCII characters Python's case-insensitive regexes match to an ASCII letter (all of Unicode
+# checked; a test keeps it so): a keyword spelt with one is a keyword to the checker, maybe not to an engine.
+FOLDS_TO_ASCII = frozenset("\u0130\u0131\u017f\u212a")  # İ ı ſ K (Kelvin)
+
+
+def lookalike_characters(text: str, tokens: re.Pattern[str], literals: tuple[str, ...]) -> list[Diagnostic]:
+    """The first character that reads as an ASCII letter in case-insensitive matching, outside literals and
+    comments (the ``tokens`` that start with one of ``literals``, where such a character is only text)."""
+    for m in tokens.finditer(text):
+        if m.group().startswith(literals):
+            continue
+        for j, ch in enumerate(m.group()):
+            if ch in FOLDS_TO_ASCII:
+                i = m.start() + j
+                line, col = position(text, i)
+                return [Diagnostic("policy.lookalike_character",
+                                   f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')}) reads as an ASCII letter "
+                                   "in case-insensitive matching", line=line, col=col, start=i, end=i + 1,
+                                   hint="write plain ASCII letters (or quote a value)", stage="policy")]
+    return []
 
 
 def hidden_characters(text: str) -> list[Diagnostic]:

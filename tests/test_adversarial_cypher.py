@@ -187,7 +187,7 @@ def test_a_comment_ends_only_at_a_line_feed(sep):
 
 
 def test_the_lookalike_set_is_every_letter_that_folds_to_ascii():
-    from nl2q.targets.cypher.check import _FOLDS_TO_ASCII
+    from nl2q.check import FOLDS_TO_ASCII as _FOLDS_TO_ASCII
 
     assert _FOLDS_TO_ASCII == {ch for ch in map(chr, range(0x80, 0x10000)) if re.fullmatch("(?i:[a-z])", ch)}
 

@@ -68,6 +68,13 @@ def test_options_aggregations_and_function_arity_are_checked_against_the_profile
     assert "syntax.unknown_function" in codes("index=web earliest=-1h | convert avg(status)")  # not a conversion
 
 
+def test_letters_that_fold_to_ascii_are_refused_outside_quoted_strings() -> None:
+    d = only("index=web earliest=-1h | \u017fort -status", "policy.lookalike_character")  # ſort reads as sort
+    assert d.col == 26
+    assert "policy.lookalike_character" in codes("index=web earliest=-1h user=\u0130lker")
+    assert "policy.lookalike_character" not in codes('index=web earliest=-1h user="\u0130lker"')
+
+
 def test_commands_that_write_send_or_run_are_refused_wherever_they_are() -> None:
     for cmd in PROFILE.refused_commands:
         assert "policy.refused_command" in codes(f"index=web earliest=-1h | {cmd} x=1"), cmd

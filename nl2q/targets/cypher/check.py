@@ -20,7 +20,7 @@ from .grammar import cypher_check_grammar
 from ...policy import Policy
 from ...types import Diagnostic, position
 from .schema import GraphSchema
-from ...check import hidden_characters, input_bounds, suggestion
+from ...check import hidden_characters, input_bounds, lookalike_characters, suggestion
 
 WRITE_CLAUSES = {
     "create_clause": "CREATE", "merge_clause": "MERGE", "set_clause": "SET", "delete_clause": "DELETE",
@@ -44,9 +44,6 @@ MAX_CASES = 6  # CASE inside CASE: neither needs a bracket
 _SIMPLER = "split it into steps with WITH, or ask for something smaller"
 _TOKEN = re.compile(r"""'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|`[^`]*`?|//[^\n]*|/\*.*?(?:\*/|$)|[A-Za-z_0-9.]+|\S""",
                     re.S)
-# The non-ASCII characters Python's case-insensitive regexes match to an ASCII letter (all of Unicode
-# checked; a test keeps it so): a keyword spelt with one is a keyword to the checker, maybe not to an engine.
-_FOLDS_TO_ASCII = frozenset("\u0130\u0131\u017f\u212a")  # İ ı ſ K (Kelvin)
 
 
 @cache
@@ -79,7 +76,7 @@ def check_cypher(text: str, schema: GraphSchema, dialect: CypherProfile, policy:
     Size and nesting are bounded before parsing (Earley time grows with the token count; the
     tree walk recurses with the nesting), so no input can hang or crash the checker.
     """
-    diags = hidden_characters(text) + _lookalikes(text)
+    diags = hidden_characters(text) + lookalike_characters(text, _TOKEN, ("'", '"', "`", "//", "/*"))
     bounds = input_bounds(text, MAX_CHARS, MAX_DEPTH) or _token_bound(text)
     if bounds:
         return CypherCheck(None, diags + bounds)
@@ -93,22 +90,6 @@ def check_cypher(text: str, schema: GraphSchema, dialect: CypherProfile, policy:
         return CypherCheck(None, diags + [Diagnostic(
             "policy.input_too_deep", "the query nests too deeply to check", hint=_SIMPLER, stage="policy")])
     return CypherCheck(tree, diags + checker.diags, checker.corrected(), checker.writes)
-
-
-def _lookalikes(text: str) -> list[Diagnostic]:
-    """Outside literals, names in backticks and comments (where they are only text)."""
-    for m in _TOKEN.finditer(text):
-        if m.group().startswith(("'", '"', "`", "//", "/*")):
-            continue
-        for j, ch in enumerate(m.group()):
-            if ch in _FOLDS_TO_ASCII:
-                i = m.start() + j
-                line, col = position(text, i)
-                return [Diagnostic("policy.lookalike_character",
-                                   f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')}) reads as an ASCII letter "
-                                   "in case-insensitive matching", line=line, col=col, start=i, end=i + 1,
-                                   hint="write plain ASCII letters", stage="policy")]
-    return []
 
 
 def _token_bound(text: str) -> list[Diagnostic]:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import get_args
 
-from ...check import hidden_characters, input_bounds, suggestion
+from ...check import hidden_characters, input_bounds, lookalike_characters, suggestion
 from ...policy import Policy
 from ...types import Diagnostic, position
 from .macros import Macros
@@ -49,7 +49,7 @@ def check_spl(text: str, schema: SplSchema, profile: SplProfile, policy: Policy,
     from .parse import SplSyntaxError, parse
 
     out = SplCheck(text=text)
-    bounds = input_bounds(text) + hidden_characters(text)
+    bounds = input_bounds(text) + hidden_characters(text) + lookalike_characters(text, _TOKEN, ('"', "```"))
     if bounds:
         out.diagnostics = bounds
         return out
@@ -125,6 +125,8 @@ def _has_time_range(c: Command) -> bool:
 
 
 _EXPR_TYPES = get_args(Expr)
+# quoted strings and ``` comments (where any character is only text), and the words between them
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|```.*?(?:```|$)|[^\s"`]+|`', re.S)
 _PERCENTILE = re.compile(r"(?:p|perc|exactperc|upperperc)\d{1,2}(?:\.\d+)?")
 # options the parser records itself (lookup's OUTPUT/OUTPUTNEW), not written as key=value
 _RECORDED = frozenset({"output", "outputnew"})
