@@ -145,10 +145,12 @@ class Compiler:
         return self.prefix_sql(len(self.steps), limit)
 
     def prefix_sql(self, n: int, limit: int | None = None) -> str:
+        """The first ``n`` steps as one statement; ``_time`` (epoch seconds inside, as Splunk computes with it)
+        comes out as a timestamp, as Splunk shows it."""
         steps = self.steps[:n]
         ctes = ",\n".join(f"{s.name} AS ({s.sql})" for s in steps)
         last = steps[-1]
-        cols = ", ".join(q(f) for f in last.fields)
+        cols = ", ".join(f"to_timestamp({q(f)}) AS {q(f)}" if f == "_time" else q(f) for f in last.fields)
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         return f"WITH {ctes}\nSELECT {cols} FROM {last.name} ORDER BY {SEQ}{tail}"
 
