@@ -261,6 +261,9 @@ class Decoding:
                     g.finish, g.error = "error", self.matcher.get_error() or "token rejected by the grammar"
                     break
                 self._append([choice])
+                if self.matcher is not None and self.matcher.is_error():  # e.g. the Earley parser's item limit
+                    g.finish, g.error = "error", self.matcher.get_error() or "the grammar matcher stopped"
+                    break
                 if self.matcher is not None and self.matcher.is_stopped():
                     if self._finished():
                         g.finish = "grammar_end"
