@@ -98,7 +98,7 @@ def policy_diagnostics(text: str, search: Search, every: list[Command], profile:
         if c.name in refused:
             out.append(Diagnostic("policy.refused_command", f"`{c.name}` {why}; nl2q never runs it",
                                   hint="answer with a search that only reads events", stage="policy",
-                                  **_at(text, c.start, c.start + len(c.name) + 2)))
+                                  **_at(text, c.start, c.start + len(c.name))))
         elif c.name in guarded and not policy.allow_writes:
             out.append(Diagnostic("policy.guarded_command", f"`{c.name}` {why}; the policy does not allow it",
                                   hint="search the events instead, or allow it (allow_writes=True)", stage="policy",
