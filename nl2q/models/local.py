@@ -243,6 +243,8 @@ class Decoding:
                     g.finish = "length"
                     break
                 choice = self._choose(len(self.tokens))
+                if self._matcher_failed():
+                    break
                 if isinstance(choice, Veto):
                     if self._back_to_veto(choice):
                         continue
@@ -261,8 +263,7 @@ class Decoding:
                     g.finish, g.error = "error", self.matcher.get_error() or "token rejected by the grammar"
                     break
                 self._append([choice])
-                if self.matcher is not None and self.matcher.is_error():  # e.g. the Earley parser's item limit
-                    g.finish, g.error = "error", self.matcher.get_error() or "the grammar matcher stopped"
+                if self._matcher_failed():
                     break
                 if self.matcher is not None and self.matcher.is_stopped():
                     if self._finished():
@@ -391,6 +392,14 @@ class Decoding:
         if not forced or not self.matcher.consume_tokens(forced):
             return None
         return forced
+
+    def _matcher_failed(self) -> bool:
+        """Whether the matcher stopped on an error of its own (e.g. the Earley parser's item limit): the output
+        ends there as a decode error, not as a finished output."""
+        if self.matcher is None or not self.matcher.is_error():
+            return False
+        self.g.finish, self.g.error = "error", self.matcher.get_error() or "the grammar matcher stopped"
+        return True
 
     def _finished(self) -> bool:
         """Whether the output may stop here: the scope and the finish check find nothing to go back to."""
