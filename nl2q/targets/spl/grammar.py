@@ -39,10 +39,10 @@ _COMMAND_RULE = re.compile(r'^(\w+_cmd): \(?("[a-z]+"(?: \| "[a-z]+")*)\)?(.*)$'
 
 @cache
 def new_field_regex() -> str:
-    """A lower-case name a command creates, never one of the grammar's words (``sort -num x`` would read
-    ``num`` as the start of ``num(x)``)."""
+    """A name a command creates: a lower-case start (``firstTime``, ``src_count``), never one of the grammar's
+    words (``sort -num x`` would read ``num`` as the start of ``num(x)``)."""
     words = set(re.findall(r'"([a-z][a-z_]*)"', base_grammar("spl")))
-    return words_excluding(sorted(words), 31, first=_LETTERS, rest=_LETTERS + "0123456789_")
+    return words_excluding(sorted(words), 31, first=_LETTERS, rest=_LETTERS + _LETTERS.upper() + "0123456789_")
 
 
 def macro_uses(schema: SplSchema) -> tuple[list[Macro], list[Macro]]:
@@ -165,7 +165,7 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
         "OWS": '" "?',
         "_PIPE": '/\\n?/ OWS "|" OWS',
         "_END": "/\\n```/",  # on its own line: a macro call's closing ` must not run into the fence
-        "search_field": lits(searched or ["host"]),
+        "search_field": "SEARCH_FIELD",
         "subpipeline": "(" + alternatives(c for c in commands if c != "search_cmd") + ") (_PIPE _command)*",
         "call": _calls(profile),
     })
@@ -175,9 +175,15 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
         "search_scope: " + scope,
         "EARLIEST: /" + EARLIEST + "/",
         "LATEST: /" + LATEST + "/",
-        "field: " + lits(listed or ["_time"]) + " | new_field",
-        "eval_field: " + lits(quoted or ["_time"]) + " | new_field",
-        "new_field: /" + new_field_regex() + "/",
+        # the bound names are one lexeme each slot (a terminal), not a rule of a thousand alternatives: the
+        # Earley parser computing the mask would carry an item per alternative wherever a field may come
+        "field: FIELD | new_field",
+        "eval_field: EVAL_FIELD | new_field",
+        "new_field: NEW_FIELD",
+        "FIELD: " + lits(listed or ["_time"]),
+        "EVAL_FIELD: " + lits(quoted or ["_time"]),
+        "SEARCH_FIELD: " + lits(searched or ["host"]),
+        "NEW_FIELD: /" + new_field_regex() + "/",
         "function_name: " + lits(sorted(profile.eval_arity)),
         "agg_name: " + lits(aggs),
         "command_name: " + lits(["makeresults"]),
