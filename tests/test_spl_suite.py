@@ -9,14 +9,11 @@ from lark import Lark
 from lark.exceptions import LarkError
 
 from nl2q.evaluate.benchmarks import available, benchmarks_dir
-from nl2q.policy import Policy
 from nl2q.targets import get_target
-from nl2q.targets.spl.check import check_spl
 from nl2q.targets.spl.grammar import macro_uses
 from nl2q.targets.spl.parse import parse
 from nl2q.targets.spl.schema import load_schema
-from nl2q.targets.spl.security_content import (SecurityContent, corpus_schema, event_fields, load_detections,
-                                               load_macros, similarity)
+from nl2q.targets.spl.security_content import SecurityContent, event_fields, similarity
 
 ENV = {"indexes": {"web": ["access_combined"], "auth": ["linux_secure"]},
        "fields": {"status": {"type": "BIGINT"}, "user": {}, "Web.src": {}},
@@ -112,18 +109,45 @@ def test_suite_reads_detections_skips_deprecated_and_builds_the_environment(tmp_
     assert not [d for d in bound.check(web.gold, suite.policy).diagnostics if d.is_error]
 
 
-@pytest.mark.skipif(not available("splunk"), reason="needs the Splunk Security Content benchmark data")
-def test_the_checker_accepts_at_least_95_percent_of_the_gold_detections() -> None:
-    from nl2q.profile import load_profile
-    from nl2q.resources import data_dir
-    from nl2q.targets.spl.profile import SplProfile
+needs_content = pytest.mark.skipif(not available("splunk"), reason="needs the Splunk Security Content benchmark data")
 
-    splunk = benchmarks_dir("splunk")
-    detections, macros = load_detections(splunk), load_macros(splunk)
-    assert len(detections) == 1613
-    schema = corpus_schema(detections, macros)
-    profile = load_profile(data_dir("dialects") / "splunk.toml", SplProfile)
-    accepted = sum(1 for d in detections[::3]
-                   if not [x for x in check_spl(d.search, schema, profile, Policy(require_time_range=False),
-                                                macros).diagnostics if x.is_error])
-    assert accepted >= 0.95 * len(detections[::3])
+
+@pytest.fixture(scope="module")
+def content() -> SecurityContent:
+    return SecurityContent(benchmarks_dir())
+
+
+@needs_content
+def test_the_checker_accepts_at_least_95_percent_of_the_gold_detections(content) -> None:
+    items = content.all_items()
+    assert len(items) == 1613
+    bound = get_target("spl").bind(content.schema_for(items[0]))
+    sample = items[::3]
+    accepted = sum(1 for i in sample if not [d for d in bound.check(i.gold, content.policy).diagnostics if d.is_error])
+    assert accepted >= 0.95 * len(sample)
+
+
+@needs_content
+def test_the_content_environments_grammar_masks_every_token_within_llguidances_limits(content, default_model) -> None:
+    """The grammar over 1,068 fields, 190 macros and 18 datamodels: the Earley parser computing each token's mask
+    stays under llguidance's item limit, and searches shaped like the content's are derivable token by token."""
+    import llguidance
+    import llguidance.hf
+
+    bound = get_target("spl").bind(content.schema_for(content.all_items()[0]))
+    grammar = llguidance.grammar_from("lark", bound.constraint.text)
+    tokenizer = default_model.tokenizer
+    searches = [
+        "`sysmon` earliest=-24h EventCode=1 process_name=cmd.exe | stats count min(_time) as firstTime by dest, user"
+        " | where count > 5 | `security_content_ctime(firstTime)`",
+        "| tstats summariesonly=t count from datamodel=Endpoint.Processes where Processes.process_name=cmd.exe by "
+        "Processes.dest Processes.user | `drop_dm_object_name(Processes)` | table dest user count",
+        "| tstats count from datamodel=Endpoint.Processes | fields + dest, user, process_name | sort -count | head 5",
+    ]
+    for text in searches:
+        matcher = llguidance.LLMatcher(llguidance.hf.from_tokenizer(tokenizer), grammar, log_level=0)
+        for token in tokenizer(text + "\n```", add_special_tokens=False).input_ids:
+            matcher.compute_bitmask()
+            assert not matcher.is_error(), matcher.get_error()
+            assert matcher.consume_token(token), (text, tokenizer.decode([token]), matcher.get_error())
+        assert matcher.is_accepting() or matcher.is_stopped(), text

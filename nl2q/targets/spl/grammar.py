@@ -166,6 +166,10 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
         "_PIPE": '/\\n?/ OWS "|" OWS',
         "_END": "/\\n```/",  # on its own line: a macro call's closing ` must not run into the fence
         "search_field": "SEARCH_FIELD",
+        # a sign is its own word (`fields - x`) or sticks to the field (`sort -count`): no spaces of its own, or
+        # the greedy punctuation lexeme would take the space the next word needs
+        "fields_sign": '"+" | "-"',
+        "sort_sign": '"-" | "+"',
         "subpipeline": "(" + alternatives(c for c in commands if c != "search_cmd") + ") (_PIPE _command)*",
         "call": _calls(profile),
     })
