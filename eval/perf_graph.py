@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from timing import median, ms  # noqa: E402
 QUERIES = [
     "MATCH (s:Service)-[:RUNS_ON]->(c:Container)-[:RUNS_ON]->(h:Host) RETURN s.name, h.hostname LIMIT 20",
     "MATCH (i:Incident)-[:CAUSED_BY]->(d:Deployment)-[:DEPLOYS]->(s:Service) RETURN i.title, d.version, s.name",
@@ -29,16 +29,6 @@ QUERIES = [
     "MATCH (t:Team)-[:OWNS]->(s:Service) WHERE t.name = 'payments' RETURN s.name",
     "MATCH (al:Alert)-[:FIRED_ON]->(h:Host) WHERE al.severity = 'critical' RETURN h.hostname, count(*) AS n ORDER BY n DESC",
 ]
-
-
-def median(xs: list[float]) -> float:
-    return round(statistics.median(xs), 3)
-
-
-def ms(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1000
 
 
 def load_module(name: str):

@@ -16,7 +16,6 @@ import argparse
 import importlib.util
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from timing import constraint_figures, median, ms, p95  # noqa: E402
 SCRIPTS = [
     "du -sh * | sort -rh | head -n 3",
     "find var/log/app -name '*.log' -mtime +7 -print",
@@ -53,20 +53,6 @@ SANDBOX_SCRIPTS = {
     "writes": "echo done > status.txt\ngzip -k var/log/app/api-35.log\nrm tmp/cache.bin",
 }
 PATH_SIZE = 2000
-
-
-def median(xs: list[float]) -> float:
-    return round(statistics.median(xs), 3)
-
-
-def p95(xs: list[float]) -> float:
-    return round(statistics.quantiles(xs, n=20, method="inclusive")[18], 3)
-
-
-def ms(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1000
 
 
 def cold_ms(fn: Callable[[], Any]) -> float:
@@ -104,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from nl2q import Constraint, Policy
-    from nl2q.grammar import validate
     from nl2q.targets import get_target
     from nl2q.targets.shell import syntax
     from nl2q.targets.shell.check import check_shell, shellcheck_binary
@@ -175,27 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         again = [ms(lambda: specialise_shell(commands, words=words)) for _ in range(args.repeats)]
         report(f"shell_grammar_specialise_{PATH_SIZE}_cmds_repeat_ms_median", median(again), "ms",
                "no cache: every bind specialises again")
-        constraint = Constraint("lark", grammar)
-        first = ms(lambda: validate(constraint))
-        report(f"shell_grammar_validate_{PATH_SIZE}_cmds_cold_ms", round(first, 3), "ms", "llguidance, no tokenizer")
-        report(f"shell_grammar_validate_{PATH_SIZE}_cmds_repeat_ms_median",
-               median([ms(lambda: validate(constraint)) for _ in range(args.repeats)]), "ms", "no cache")
-        try:
-            from nl2q.models import load_model
-
-            model = load_model()
-        except Exception as e:  # the default model is not installed
-            print(f"(tokenizer compile skipped: {e})")
-        else:
-            model.constrain(Constraint("lark", specialise_shell(["ls", "grep"])))  # the tokenizer's one-time set-up
-            report(f"shell_grammar_compile_{PATH_SIZE}_cmds_cold_ms", round(ms(lambda: model.constrain(constraint)), 3),
-                   "ms", f"{model.name}: first compile of this command set")
-            report(f"shell_grammar_compile_{PATH_SIZE}_cmds_cached_ms_median",
-                   median([ms(lambda: model.constrain(constraint)) for _ in range(args.repeats)]), "ms",
-                   "the model's compiled-constraint cache")
-            report(f"shell_grammar_specialise_and_cached_compile_{PATH_SIZE}_cmds_ms_median",
-                   median([ms(lambda: model.constrain(Constraint("lark", specialise_shell(commands, words=words))))
-                           for _ in range(args.repeats)]), "ms", "what a repeated bind costs")
+        constraint_figures(report, lambda kind: f"shell_grammar_{kind}_{PATH_SIZE}_cmds", Constraint("lark", grammar),
+                           Constraint("lark", specialise_shell(["ls", "grep"])),
+                           lambda: Constraint("lark", specialise_shell(commands, words=words)), args.repeats)
     print(json.dumps(figures))
     return 0
 

@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import constraint_figures, median, ms, p95  # noqa: E402
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -49,20 +51,6 @@ SEARCHES = {
 }
 
 
-def median(xs: list[float]) -> float:
-    return round(statistics.median(xs), 3)
-
-
-def p95(xs: list[float]) -> float:
-    return round(statistics.quantiles(xs, n=20, method="inclusive")[18], 3)
-
-
-def ms(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1000
-
-
 def swallow(fn: Callable[[], Any], *errors: type[BaseException]) -> Callable[[], Any]:
     """``fn`` with ``errors`` ignored, so a search that does not parse is timed to its error."""
     def call() -> Any:
@@ -83,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from nl2q import Constraint, Policy
-    from nl2q.grammar import validate
     from nl2q.targets import get_target
 
     figures: dict[str, float] = {}
@@ -124,27 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         report("spl_grammar_specialise_repeat_ms_median", median(again), "ms", "no cache: every bind specialises again")
         report("spl_bind_ms_median", median(binds), "ms", "get_target('spl').bind(store): schema load + specialise")
         constraint = Constraint("lark", grammar)
-        report("spl_grammar_validate_cold_ms", round(ms(lambda: validate(constraint)), 3), "ms",
-               "llguidance, no tokenizer")
-        report("spl_grammar_validate_repeat_ms_median",
-               median([ms(lambda: validate(constraint)) for _ in range(args.repeats)]), "ms", "no cache")
-        try:
-            from nl2q.models import load_model
-
-            model = load_model()
-        except Exception as e:  # the default model is not installed
-            print(f"(tokenizer compile skipped: {e})")
-        else:
-            tiny = load_schema({"indexes": ["main"], "fields": {"user": {}}})
-            model.constrain(Constraint("lark", specialise_spl(tiny, profile)))  # the tokenizer's one-time set-up
-            report("spl_grammar_compile_cold_ms", round(ms(lambda: model.constrain(constraint)), 3), "ms",
-                   f"{model.name}: first compile of this store's grammar")
-            report("spl_grammar_compile_cached_ms_median",
-                   median([ms(lambda: model.constrain(constraint)) for _ in range(args.repeats)]), "ms",
-                   "the model's compiled-constraint cache")
-            report("spl_grammar_specialise_and_cached_compile_ms_median",
-                   median([ms(lambda: model.constrain(Constraint("lark", specialise_spl(schema, profile))))
-                           for _ in range(args.repeats)]), "ms", "what a repeated bind's grammar costs")
+        tiny = load_schema({"indexes": ["main"], "fields": {"user": {}}})
+        constraint_figures(report, lambda kind: f"spl_grammar_{kind}", constraint,
+                           Constraint("lark", specialise_spl(tiny, profile)),
+                           lambda: Constraint("lark", specialise_spl(schema, profile)), args.repeats)
 
         from nl2q.targets.spl.compile import Compiler
         from nl2q.targets.spl.execute import SplExecutor

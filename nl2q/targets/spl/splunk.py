@@ -18,7 +18,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.etree.ElementTree import ParseError, fromstring
 
@@ -398,16 +398,7 @@ def _search(service: Any, search: str, timeout_s: float) -> list[dict[str, Any]]
 def _indexes(service: Any, include_internal: bool) -> list[str]:
     """The enabled indexes ``data/indexes`` lists; none when the account may not list them (``| tstats`` still
     names those with recent data)."""
-    from splunklib.binding import HTTPError
-
-    try:
-        entities = service.indexes.list()
-    except HTTPError as exc:
-        if exc.status == 401:
-            raise _session_lost(exc) from exc
-        return []
-    except (OSError, http.client.HTTPException) as exc:
-        raise _lost(exc) from exc
+    entities = _listing(lambda: service.indexes.list())
     names = []
     for entity in entities:
         content = getattr(entity, "content", None) or {}
@@ -450,20 +441,28 @@ def _field_type(row: dict[str, Any]) -> str:
 
 def _rest_names(service: Any, path: str) -> list[str]:
     """Entry names of a REST collection across every app the account sees; none when it may not read it."""
+    def entries() -> list[Any]:
+        try:
+            body = service.get(path, owner="-", app="-", count=-1, output_mode="json").body.read()
+            return json.loads(body).get("entry") or []
+        except (ValueError, AttributeError):
+            return []
+
+    return [str(e["name"]) for e in _listing(entries) if isinstance(e, dict) and e.get("name")]
+
+
+def _listing(read: Callable[[], list[Any]]) -> list[Any]:
+    """A REST listing; empty when the account may not read it, an error when the session or server is lost."""
     from splunklib.binding import HTTPError
 
     try:
-        body = service.get(path, owner="-", app="-", count=-1, output_mode="json").body.read()
-        entries = json.loads(body).get("entry") or []
+        return list(read())
     except HTTPError as exc:
         if exc.status == 401:
             raise _session_lost(exc) from exc
         return []
     except (OSError, http.client.HTTPException) as exc:
         raise _lost(exc) from exc
-    except (ValueError, AttributeError):
-        return []
-    return [str(e["name"]) for e in entries if isinstance(e, dict) and e.get("name")]
 
 
 def _datamodels(service: Any) -> list[str]:
