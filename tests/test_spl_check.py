@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from nl2q import Policy
+from nl2q.evaluate.benchmarks import available, benchmarks_dir
 from nl2q.targets import get_target
 from nl2q.targets.spl.check import check_spl
 from nl2q.targets.spl.events import build_store
@@ -18,7 +19,7 @@ from nl2q.targets.spl.schema import load_schema
 PROFILE = get_target("spl").profile("splunk")
 SCHEMA = load_schema({"indexes": ["web", "auth"], "sourcetypes": ["access_combined", "linux_secure"],
                       "fields": {"status": {"type": "BIGINT"}, "user": {}, "action": {}, "uri_path": {}}})
-LOGHUB = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "loghub"
+LOGHUB = benchmarks_dir("loghub") if available("loghub") else Path("/nonexistent")
 
 
 def codes(text: str, policy: Policy = Policy(), macros: Macros | None = None) -> list[str]:
@@ -118,7 +119,7 @@ def test_syntax_errors_say_where() -> None:
 
 # ------------------------------------------------------------------ the offline dry run
 
-needs_loghub = pytest.mark.skipif(not LOGHUB.is_dir(), reason="../shared/benchmarks/loghub is absent")
+needs_loghub = pytest.mark.skipif(not available("loghub"), reason="needs LogHub in the benchmark directory")
 
 
 @pytest.fixture(scope="module")

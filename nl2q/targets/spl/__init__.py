@@ -15,8 +15,9 @@ from .profile import SplProfile
 from .schema import SplSchema, load_schema
 
 SPL = TargetSpec(name="spl", noun="search", fence="spl", has_rows=True, source_flag="logs",
-                 source_help="spl: the event store (fixtures/loghub.duckdb), a schema file (.yaml/.json), or a Splunk "
-                             "server (https://host:8089, token in NL2Q_SPLUNK_TOKEN)",
+                 source_help="spl: the event store (default: fixtures/loghub.duckdb, which make demo builds), a schema "
+                             "file (.yaml/.json), or a Splunk server (https://host:8089, token in NL2Q_SPLUNK_TOKEN)",
+                 source_default="fixtures/loghub.duckdb",
                  default_dialect="splunk", extenders=("AND", "OR", "|"))
 
 

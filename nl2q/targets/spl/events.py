@@ -165,6 +165,7 @@ def build_store(db_path: str | Path, root: str | Path, systems: Sequence[str] | 
     names = [c for c in columns if c not in BASE_COLUMNS]
     physical = _physical_names(names)
     out = Path(db_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
