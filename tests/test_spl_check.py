@@ -216,3 +216,19 @@ def test_fields_differing_only_in_case_stay_apart_and_events_show_their_index_fi
     assert tuple(pid) == want and want[0] > 0 and want[1] > 0
     dry = bound.dry_run("index=openssh earliest=0 | head 2", Policy(), False)
     assert "Pid" in dry.columns and "PID" not in dry.columns and "Level" not in dry.columns
+
+
+@needs_loghub
+def test_timechart_by_draws_a_column_per_top_value_with_other_and_null(bound, ref) -> None:
+    dry = bound.dry_run("index=* earliest=0 | timechart span=1d limit=2 count by Level", Policy(max_rows=100_000,
+                        preview_rows=100_000), False)
+    assert dry.ok and dry.mode == "run", dry
+    want = [r[0] for r in ref.execute("SELECT Level, count(*) FROM events WHERE Level IS NOT NULL GROUP BY 1 "
+                                      "ORDER BY 2 DESC, 1 LIMIT 2").fetchall()]
+    assert dry.columns == ["_time", *want, "OTHER", "NULL"]  # openssh events have no Level: the NULL series
+    total = ref.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert sum(sum(r[1:]) for r in dry.rows) == total  # every event in exactly one series
+    per_level = ref.execute(f"SELECT count(*) FROM events WHERE Level = '{want[0]}'").fetchone()[0]
+    assert sum(r[1] for r in dry.rows) == per_level
+    plain = rows(bound, "index=* earliest=0 | timechart span=1d limit=2 useother=f usenull=f count by Level")
+    assert len(plain[0]) == 3

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from ...errors import Nl2qError
 from .events import TABLE
@@ -112,9 +112,13 @@ def relative_time(text: str, now: datetime) -> datetime:
 class Compiler:
     """One search's CTEs; ``fields`` are the field names after the last step (``__seq`` aside)."""
 
-    def __init__(self, schema: SplSchema, now: datetime) -> None:
+    def __init__(self, schema: SplSchema, now: datetime,
+                 values: Callable[[str], list[tuple[Any, ...]]] | None = None) -> None:
+        """``values`` runs a query on the engine: a command whose columns are data (``timechart ... by``) asks it
+        which values there are; without it such a command is not compiled."""
         self.schema = schema
         self.now = now
+        self.values = values
         self.steps: list[Step] = []
 
     # ---- entry points
@@ -438,13 +442,50 @@ class Compiler:
     _cmd_bucket = _cmd_bin
 
     def _cmd_timechart(self, c: Command) -> None:
-        if c.by:
-            raise Unsupported("`timechart ... by` (a column per value)", c.start, c.end)
         seconds = _span_seconds(c.option("span") or "1h", c)
         bucket = f"floor({q('_time')} / {seconds}) * {seconds}"
+        if c.by:
+            return self._timechart_by(c, bucket)
         aggs = [f"{self._aggregate(a)} AS {q(a.output)}" for a in c.aggregations]
         self._add(f"SELECT {bucket} AS {q('_time')}, {', '.join(aggs)}, row_number() OVER (ORDER BY {bucket}) AS "
                   f"{SEQ} FROM {self.prev} GROUP BY {bucket}", c, ["_time"] + [a.output for a in c.aggregations])
+
+
+    def _timechart_by(self, c: Command, bucket: str) -> None:
+        """A column per value of the split field, as Splunk draws it: the ``limit`` (default 10) series with the
+        largest totals, the rest summed up as ``OTHER`` (``useother``), events without the field as ``NULL``
+        (``usenull``); a bucket without events of a series is 0 for count and dc, empty otherwise."""
+        if len(c.by) != 1 or len(c.aggregations) != 1 or self.values is None:
+            raise Unsupported("`timechart ... by` with several splits or functions, or without an engine to ask "
+                              "for the split's values", c.start, c.end)
+        agg, split = c.aggregations[0], self._col(c.by[0].name)
+        value = self._aggregate(agg)
+        limit = int(_number(c.option("limit") or "10") or 0)
+        totals = (f"SELECT {split} AS v, sum(n) AS total FROM (SELECT {split}, {value} AS n FROM {self.prev} "
+                  f"GROUP BY {bucket}, {split}) GROUP BY v ORDER BY total DESC, v")
+        ctes = ",\n".join(f"{step.name} AS ({step.sql})" for step in self.steps)
+        found = [r[0] for r in self.values(f"WITH {ctes}\n{totals}")]
+        ranked = [str(v) for v in found if v is not None]
+        top = ranked[:limit] if limit > 0 else ranked
+        other = len(ranked) > len(top) and _truthy_text(c.option("useother"), True)
+        null = None in found and _truthy_text(c.option("usenull"), True)
+        listed = ", ".join(map(lit, top)) or "NULL"
+        series = (f"CASE WHEN {split} IS NULL THEN NULL WHEN CAST({split} AS VARCHAR) IN ({listed}) "
+                  f"THEN CAST({split} AS VARCHAR) ELSE {lit(_OTHER)} END")
+        names = top + ([_OTHER] if other else []) + (["NULL"] if null else [])
+        zero = "0" if agg.func.lower() in ("count", "dc", "distinct_count") else "NULL"
+        cols = [f"COALESCE(max(v) FILTER (WHERE s {'IS NULL' if n == 'NULL' and null else '= ' + lit(n)}), {zero}) "
+                f"AS {q(n)}" for n in names]
+        long = f"SELECT {bucket} AS b, {series} AS s, {value} AS v FROM {self.prev} GROUP BY 1, 2"
+        self._add(f"SELECT b AS {q('_time')}, {', '.join(cols)}, row_number() OVER (ORDER BY b) AS {SEQ} "
+                  f"FROM ({long}) GROUP BY b", c, ["_time"] + names)
+
+
+_OTHER = "OTHER"
+
+
+def _truthy_text(text: str | None, default: bool) -> bool:
+    return default if text is None else text.lower() in ("t", "true", "1", "yes")
 
 
 def _epoch(when: datetime) -> float:

@@ -43,7 +43,7 @@ class SplExecutor:
 
     def run(self, search: Search, text: str, policy: Policy) -> DryRun:
         t0 = time.perf_counter()
-        compiler = Compiler(self.schema, self.now(search))
+        compiler = Compiler(self.schema, self.now(search), self._values)
         try:
             compiler.compile(search)
         except Unsupported as exc:
@@ -73,6 +73,10 @@ class SplExecutor:
         return DryRun(ok=True, engine=self.engine, mode="run", columns=columns, rows=rows[: policy.preview_rows],
                       row_count=len(rows), capped=capped, plan=compiler.final_sql(),
                       elapsed_ms=(time.perf_counter() - t0) * 1000)
+
+    def _values(self, sql: str) -> list[tuple]:
+        with self._lock:
+            return self._con.execute(sql).fetchall()
 
     def _attribute(self, compiler: Compiler) -> tuple[str, str] | None:
         """The first command whose prefix no longer binds, and the engine's error there; looked for only once
