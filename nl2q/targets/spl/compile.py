@@ -1,12 +1,16 @@
 """SPL to DuckDB SQL, one CTE per command, for the offline dry run over the event store.
 
-Each step is a CTE over the previous one; binding each prefix in turn attributes an engine error to
-the command that caused it. Splunk's semantics are kept where SQL differs, and where the offline
+Each step is a CTE over the previous one; when the search fails, binding each prefix in turn attributes
+the engine's error to the command that caused it. Splunk's semantics are kept where SQL differs, and where the offline
 engine cannot follow Splunk the command is refused with :class:`Unsupported` rather than run wrongly:
 
 - event order travels in ``__seq`` (events newest first, as Splunk returns them; ``stats`` output
   sorted by its BY fields; ``sort`` reorders): ``head``/``tail``/``dedup`` and the final rows use it;
-- ``_time`` is epoch seconds, as in Splunk (the store keeps a TIMESTAMP);
+- ``_time`` is epoch seconds, as in Splunk (the store keeps a TIMESTAMP), and comes out as a timestamp;
+- field names are case-sensitive (``Pid`` and ``PID`` are two fields), DuckDB's identifiers are not:
+  each capital is marked in the CTEs' column names;
+- ``timechart ... by f`` has a column per value of ``f`` (the ``limit`` largest series, ``OTHER``,
+  ``NULL``), the values asked of the engine while compiling;
 - ``field=value`` in a search matches case-insensitively with ``*`` wildcards; ``NOT f=v`` keeps
   events without ``f`` while ``f!=v`` does not; a bare term matches within ``_raw`` (Splunk matches
   whole indexed terms: a term is a substring here, a documented difference);
