@@ -66,6 +66,8 @@ def test_options_aggregations_and_function_arity_are_checked_against_the_profile
     assert "syntax.arity" in codes("index=web earliest=-1h | stats count(eval(round(status, 1, 2) > 1)) as n")
     assert codes("index=web earliest=-1h | stats p95(status) perc99(status) by user") == []
     assert "syntax.unknown_function" in codes("index=web earliest=-1h | stats cnt by user")
+    assert "syntax.arity" in codes("index=web earliest=-1h | stats dc by user")  # dc of what?
+    assert codes("index=web earliest=-1h | stats c dc(user) as users by status") == []
     assert "syntax.unknown_function" in codes("index=web earliest=-1h | convert avg(status)")  # not a conversion
 
 

@@ -127,6 +127,7 @@ def _has_time_range(c: Command) -> bool:
 _EXPR_TYPES = get_args(Expr)
 # quoted strings and ``` comments (where any character is only text), and the words between them
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|```.*?(?:```|$)|[^\s"`]+|`', re.S)
+_NO_ARGUMENT = frozenset({"count", "c", "sparkline"})  # stats functions that may stand alone
 _PERCENTILE = re.compile(r"(?:p|perc|exactperc|upperperc)\d{1,2}(?:\.\d+)?")
 # options the parser records itself (lookup's OUTPUT/OUTPUTNEW), not written as key=value
 _RECORDED = frozenset({"output", "outputnew"})
@@ -155,9 +156,14 @@ def usage_diagnostics(text: str, every: list[Command], profile: SplProfile) -> l
                                   **_at(text, c.start, c.end)))
         functions = profile.convert_functions if c.name == "convert" else profile.stats_functions
         for agg in aggregations:
-            if agg.func.lower() not in functions and not (c.name != "convert" and _PERCENTILE.fullmatch(agg.func.lower())):
+            func = agg.func.lower()
+            if func not in functions and not (c.name != "convert" and _PERCENTILE.fullmatch(func)):
                 out.append(Diagnostic("syntax.unknown_function", f"`{agg.func}` is not a {c.name} function",
-                                      hint=suggestion(agg.func.lower(), list(functions), "function"),
+                                      hint=suggestion(func, list(functions), "function"),
+                                      **_at(text, agg.start, agg.end)))
+            elif agg.field is None and agg.expr is None and func not in _NO_ARGUMENT:
+                out.append(Diagnostic("syntax.arity", f"`{agg.func}` needs a field to work on",
+                                      hint=f"write {agg.func}(field), e.g. {agg.func}(user)",
                                       **_at(text, agg.start, agg.end)))
         for call in (n for e in _expressions(c) for n in expr_nodes(e) if isinstance(n, Call)):
             name = call.name.lower()

@@ -18,6 +18,7 @@ from .profile import SplProfile
 from .schema import SplSchema
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_COUNTS = ("count", "c")  # the stats functions that take no field
 _KEYWORDS = ["AND", "OR", "NOT", "IN", "TERM", "CASE", "by", "as", "where", "from", "over", "span"]
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _VALUE = re.compile(r"[A-Za-z0-9_.:@/{}+-]{1,80}")
@@ -138,7 +139,7 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
     quoted = [n if _PLAIN.fullmatch(n) else f"'{n}'" for n in names]
     listed = [n for n in names if _PLAIN.fullmatch(n)]
     searched = [n for n in listed if n not in _SCOPE_FIELDS]
-    aggs = list(profile.stats_functions) + ["p50", "p90", "p95", "p99", "perc95"]
+    aggs = [f for f in profile.stats_functions if f not in _COUNTS] + ["p50", "p90", "p95", "p99", "perc95"]
 
     def value(v: str) -> str:
         return lark_literal(v if _VALUE.fullmatch(v) else '"' + v.replace('"', '\\"') + '"')
@@ -172,6 +173,8 @@ def specialise_spl(schema: SplSchema, profile: SplProfile) -> str:
         "sort_sign": '"-" | "+"',
         "subpipeline": "(" + alternatives(c for c in commands if c != "search_cmd") + ") (_PIPE _command)*",
         "call": _calls(profile),
+        # count alone counts events; every other function needs its field: `dc(user)`, not `dc`
+        "agg": '("count" | "c") (_LP agg_arg? _RP)? (_WS agg_alias)? | agg_name _LP agg_arg _RP (_WS agg_alias)?',
     })
     text = _command_options(text, profile)
     text = re.sub(r"^_modelled_command:.*?(?=^\S)", "", text, flags=re.M | re.S)
