@@ -10,10 +10,11 @@ datamodels) or not modelled are left out, so every token goes to the question.
 from __future__ import annotations
 
 import re
+import weakref
 from functools import cache
 
 from ...grammar import VISIBLE_CHARS, alternatives, base_grammar, lark_literal, redefine, words_excluding
-from .macros import Macro
+from .macros import Macro, Macros
 from .profile import SplProfile
 from .schema import SplSchema
 
@@ -46,21 +47,33 @@ def new_field_regex() -> str:
     return words_excluding(sorted(words), 31, first=_LETTERS, rest=_LETTERS + _LETTERS.upper() + "0123456789_")
 
 
+_USES: "weakref.WeakKeyDictionary[Macros, tuple[list[Macro], list[Macro]]]" = weakref.WeakKeyDictionary()
+
+
 def macro_uses(schema: SplSchema) -> tuple[list[Macro], list[Macro]]:
     """The bound macros a search may start with (they expand to a plain search) and those it may pipe into
-    (they expand to commands), by parsing each definition; a macro that is neither is not offered."""
+    (they expand to modelled commands only), by parsing each definition once per macro set; a macro that is
+    neither is not offered."""
+    if schema.macros is None:
+        return [], []
+    if schema.macros not in _USES:
+        _USES[schema.macros] = _classify(schema.macros)
+    return _USES[schema.macros]
+
+
+def _classify(macros: Macros) -> tuple[list[Macro], list[Macro]]:
     from .parse import SplSyntaxError, parse
 
     starts: list[Macro] = []
     piped: list[Macro] = []
-    for m in schema.macros or ():
+    for m in macros:
         body = m.definition
         for a in m.arguments:
             body = body.replace(f"${a}$", "x")
         if "`" in body or not body.strip():
             continue
         try:
-            if parse("x | " + body).commands[1].modelled:
+            if all(c.modelled for c in parse("x | " + body).commands[1:]):
                 piped.append(m)
                 continue
         except SplSyntaxError:
