@@ -171,7 +171,7 @@ class SecurityContent(Suite):
 
     def _load_items(self) -> list[Item]:
         return [Item(f"splunk:{d.id}", d.description or d.name, d.search, d.id.split("/")[0],
-                     {"type": d.type or "other"}) for d in self._detections]
+                     {"database": d.id.split("/")[0], "type": d.type or "other"}) for d in self._detections]
 
     def schema_for(self, item: Item) -> Any:
         if self._schema is None:
