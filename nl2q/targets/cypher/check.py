@@ -7,7 +7,6 @@ reported; everything else is a diagnostic with a position and a hint.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Iterable, Iterator
