@@ -135,50 +135,63 @@ _RECORDED = frozenset({"output", "outputnew"})
 
 def usage_diagnostics(text: str, every: list[Command], profile: SplProfile) -> list[Diagnostic]:
     """How commands and functions are called: options a command does not take, an aggregating command without
-    an aggregation, eval functions this deployment lacks or called with the wrong number of arguments."""
+    an aggregation, functions this deployment lacks or called with the wrong arguments."""
     out = []
     for c in every:
-        if not c.modelled:
+        if c.modelled:
+            out += _options(text, c, profile) + _aggregations(text, c, profile) + _calls(text, c, profile)
+    return out
+
+
+def _options(text: str, c: Command, profile: SplProfile) -> list[Diagnostic]:
+    allowed = profile.command_options.get(c.name)
+    if allowed is None:
+        return []
+    out = []
+    for key, opt in c.options.items():
+        if key not in allowed and key not in _RECORDED:
+            takes = f"; it takes {', '.join(allowed)}" if allowed else "; it takes no key=value options"
+            out.append(Diagnostic("syntax.unknown_option", f"`{c.name}` has no option `{key}`{takes}",
+                                  hint=suggestion(key, allowed, "option") if allowed else
+                                  f"remove {key}={opt.text or '...'}", **_at(text, opt.start, opt.end)))
+    return out
+
+
+def _aggregations(text: str, c: Command, profile: SplProfile) -> list[Diagnostic]:
+    out = []
+    # `stats by host` reads "by" and "host" as functions: nothing comes before the by clause
+    aggregations = list(itertools.takewhile(lambda a: a.func.lower() != "by", c.aggregations))
+    if c.name in profile.aggregating_commands and not aggregations:
+        out.append(Diagnostic("syntax.no_aggregation", f"`{c.name}` computes nothing: it needs a function such as "
+                              "count, dc(field) or avg(field)", hint=f"e.g. `{c.name} count by host`",
+                              **_at(text, c.start, c.end)))
+    functions = profile.convert_functions if c.name == "convert" else profile.stats_functions
+    for agg in aggregations:
+        func = agg.func.lower()
+        if func not in functions and not (c.name != "convert" and _PERCENTILE.fullmatch(func)):
+            out.append(Diagnostic("syntax.unknown_function", f"`{agg.func}` is not a {c.name} function",
+                                  hint=suggestion(func, list(functions), "function"), **_at(text, agg.start, agg.end)))
+        elif agg.field is None and agg.expr is None and func not in _NO_ARGUMENT:
+            out.append(Diagnostic("syntax.arity", f"`{agg.func}` needs a field to work on",
+                                  hint=f"write {agg.func}(field), e.g. {agg.func}(user)", **_at(text, agg.start, agg.end)))
+    return out
+
+
+def _calls(text: str, c: Command, profile: SplProfile) -> list[Diagnostic]:
+    out = []
+    for call in (n for e in _expressions(c) for n in expr_nodes(e) if isinstance(n, Call)):
+        arity = profile.eval_arity.get(call.name.lower())
+        if arity is None:
+            out.append(Diagnostic("syntax.unknown_function", f"`{call.name}` is not an eval function",
+                                  hint=suggestion(call.name.lower(), sorted(profile.eval_arity), "function"),
+                                  **_at(text, call.start, call.end)))
             continue
-        allowed = profile.command_options.get(c.name)
-        if allowed is not None:
-            for key, opt in c.options.items():
-                if key not in allowed and key not in _RECORDED:
-                    takes = f"; it takes {', '.join(allowed)}" if allowed else "; it takes no key=value options"
-                    out.append(Diagnostic("syntax.unknown_option", f"`{c.name}` has no option `{key}`{takes}",
-                                          hint=suggestion(key, allowed, "option") if allowed else
-                                          f"remove {key}={opt.text or '...'}", **_at(text, opt.start, opt.end)))
-        # `stats by host` reads "by" and "host" as functions: nothing comes before the by clause
-        aggregations = list(itertools.takewhile(lambda a: a.func.lower() != "by", c.aggregations))
-        if c.name in profile.aggregating_commands and not aggregations:
-            out.append(Diagnostic("syntax.no_aggregation", f"`{c.name}` computes nothing: it needs a function such as "
-                                  "count, dc(field) or avg(field)", hint=f"e.g. `{c.name} count by host`",
-                                  **_at(text, c.start, c.end)))
-        functions = profile.convert_functions if c.name == "convert" else profile.stats_functions
-        for agg in aggregations:
-            func = agg.func.lower()
-            if func not in functions and not (c.name != "convert" and _PERCENTILE.fullmatch(func)):
-                out.append(Diagnostic("syntax.unknown_function", f"`{agg.func}` is not a {c.name} function",
-                                      hint=suggestion(func, list(functions), "function"),
-                                      **_at(text, agg.start, agg.end)))
-            elif agg.field is None and agg.expr is None and func not in _NO_ARGUMENT:
-                out.append(Diagnostic("syntax.arity", f"`{agg.func}` needs a field to work on",
-                                      hint=f"write {agg.func}(field), e.g. {agg.func}(user)",
-                                      **_at(text, agg.start, agg.end)))
-        for call in (n for e in _expressions(c) for n in expr_nodes(e) if isinstance(n, Call)):
-            name = call.name.lower()
-            arity = profile.eval_arity.get(name)
-            if arity is None:
-                out.append(Diagnostic("syntax.unknown_function", f"`{call.name}` is not an eval function",
-                                      hint=suggestion(name, sorted(profile.eval_arity), "function"),
-                                      **_at(text, call.start, call.end)))
-                continue
-            least, most = arity
-            n = len(call.args)
-            if n < least or most >= 0 and n > most:
-                want = str(least) if least == most else f"{least} or more" if most < 0 else f"{least} to {most}"
-                out.append(Diagnostic("syntax.arity", f"`{call.name}` takes {want} argument{'s' if want != '1' else ''},"
-                                      f" not {n}", hint=f"call it with {want}", **_at(text, call.start, call.end)))
+        least, most = arity
+        n = len(call.args)
+        if n < least or most >= 0 and n > most:
+            want = str(least) if least == most else f"{least} or more" if most < 0 else f"{least} to {most}"
+            out.append(Diagnostic("syntax.arity", f"`{call.name}` takes {want} argument{'s' if want != '1' else ''}, "
+                                  f"not {n}", hint=f"call it with {want}", **_at(text, call.start, call.end)))
     return out
 
 
