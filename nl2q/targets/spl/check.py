@@ -173,7 +173,8 @@ def _aggregations(text: str, c: Command, profile: SplProfile) -> list[Diagnostic
                                   hint=suggestion(func, list(functions), "function"), **_at(text, agg.start, agg.end)))
         elif agg.field is None and agg.expr is None and func not in _NO_ARGUMENT:
             out.append(Diagnostic("syntax.arity", f"`{agg.func}` needs a field to work on",
-                                  hint=f"write {agg.func}(field), e.g. {agg.func}(user)", **_at(text, agg.start, agg.end)))
+                                  hint=f"write {agg.func}(field), e.g. {agg.func}(user)",
+                                  **_at(text, agg.start, agg.end)))
     return out
 
 

@@ -139,7 +139,8 @@ class Compiler:
         base = ", ".join([f"epoch({q('_time')}) AS {q('_time')}"] + [
             f"{column(f.column or f.name)} AS {q(f.name)}" for f in held])
         first = ["index", "host", "source", "sourcetype", "_raw"]  # as Splunk lists an event: time, where, what
-        fields = ["_time"] + [n for n in first if n in self.schema.fields] + [f.name for f in held if f.name not in first]
+        fields = (["_time"] + [n for n in first if n in self.schema.fields]
+                  + [f.name for f in held if f.name not in first])
         self._add(f"SELECT {base}, row_number() OVER (ORDER BY {q('_time')} DESC) AS {SEQ} FROM {TABLE}",
                   commands[0], fields)
         for command in commands:

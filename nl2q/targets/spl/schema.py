@@ -59,14 +59,16 @@ class SplSchema:
             lines = ["Indexes (sourcetypes): " + ", ".join(f"{i} ({', '.join(self.by_index.get(i, []))})"
                                                           for i in named)]
         else:
-            lines = [f"Indexes: {', '.join(named)}" if named else "", _listing("Sourcetypes", self.sourcetypes, words, 30)]
+            lines = [f"Indexes: {', '.join(named)}" if named else "",
+                     _listing("Sourcetypes", self.sourcetypes, words, 30)]
         lines.append(_listing("Datamodels (| tstats ... from datamodel=NAME)", self.datamodels, words, 30))
         lines.append(_listing("Lookups", self.lookups, words, 20))
         if self.macros is not None:
             from .grammar import macro_uses
 
             starts, _ = macro_uses(self)
-            lines.append(_listing("Macros that select events (write `name` first)", [m.name for m in starts], words, 20))
+            lines.append(_listing("Macros that select events (write `name` first)", [m.name for m in starts],
+                                  words, 20))
         ranked = _ranked(sorted(self.fields, key=lambda n: (n.startswith("_"), n.lower())), words)
         lines.append("Fields:")
         for name in ranked[:limit]:
