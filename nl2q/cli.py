@@ -30,7 +30,10 @@ def _source(args: argparse.Namespace) -> tuple[str, Any]:
     target, source = given[0]
     if target is None:
         raise Nl2qError("--source needs --target", f"choose one of: {', '.join(available())}")
-    return target, source
+    spec = get_target(target).spec
+    options = {name: getattr(args, f"option_{name}") for name, _ in spec.source_options
+               if getattr(args, f"option_{name}", None) is not None}
+    return target, ({spec.source_flag: source, **options} if options else source)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -38,7 +41,8 @@ def _ask(args: argparse.Namespace) -> int:
     from .policy import Policy
 
     target, source = _source(args)
-    policy = Policy(allow_writes=args.allow_writes, max_rows=args.max_rows, timeout_s=args.timeout)
+    policy = Policy(allow_writes=args.allow_writes, max_rows=args.max_rows, timeout_s=args.timeout,
+                    allow_privilege=not args.strict)
     compiler = Compiler(args.model, policy=policy, stages=Stages.named(args.config),
                         max_repairs=args.max_repairs, max_new_tokens=args.max_new_tokens)
     result = compiler.compile(args.question, schema=source, target=target, dialect=args.dialect)
@@ -137,7 +141,10 @@ def render(result: CompileResult) -> str:
     author = "edited by a person" if result.config.get("edited") else f"model {result.model}"
     lines = [f"-- {result.target}/{result.dialect}, {author}, "
              f"{len(result.rounds)} round(s), {'valid' if result.valid else 'NOT valid'}"]
-    lines.append(result.query or "(no query)")
+    shown = next(iter(result.renderings.items()), None)
+    if shown:
+        lines[0] += f" (written as {result.target} {result.dialect} JSON, shown as {shown[0].upper()})"
+    lines.append(shown[1].rstrip("\n") if shown else result.query or "(no query)")
     if result.diagnostics:
         lines += ["", result.explain()]
     if result.dry_run and result.dry_run.ok:
@@ -218,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
         if spec.source_flag:
             ask.add_argument(f"--{spec.source_flag}", dest=f"source_{name}", metavar="SOURCE",
                              help=f"{spec.source_help} (target {name})")
+        for option, text in spec.source_options:
+            ask.add_argument(f"--{option.replace('_', '-')}", dest=f"option_{option}", help=f"{text} (target {name})")
         dialects.append(f"{'|'.join(get_target(name).dialects())} for {name}")
     ask.add_argument("--target", choices=available(), help="the target language, with --source")
     ask.add_argument("--source", help="what to query, for --target: a path, URI or schema file")
@@ -234,6 +243,9 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--run", action="store_true",
                      help="run the checked, dry-run output for real (shell: in --workdir); destructive, network "
                           "and privileged ones ask on the terminal: [r]un / [e]dit / [a]bort")
+    ask.add_argument("--strict", action="store_true",
+                     help="refuse configs that grant privilege (privileged containers, hostPath, RBAC wildcards); "
+                          "by default they are listed as warnings")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=_ask)
     from .evaluate.cli import add_parser as add_eval_parser

@@ -125,7 +125,8 @@ class Compiler:
                 timings={"check_ms": round(verdict.check_ms, 1),
                          "dry_run_ms": round(verdict.dry.elapsed_ms, 1) if verdict.dry else 0.0,
                          "total_ms": round(total_ms, 1)},
-                tokens={"prompt": 0, "output": 0}, model="", config={"edited": True, "policy": self.policy.__dict__})
+                tokens={"prompt": 0, "output": 0}, model="", config={"edited": True, "policy": self.policy.__dict__},
+                renderings=bound.renderings(verdict.query) if verdict.query else {})
 
     def execute(self, result: CompileResult, *, schema: Any, approve: Callable[[Approval], bool] | None = None,
                 dialect: str | None = None) -> Executed:
@@ -168,13 +169,14 @@ class Compiler:
         stages = stages or self.stages
         max_repairs = self.max_repairs if max_repairs is None else max_repairs
         t_start = time.perf_counter()
-        bound = self.bind(schema, target, dialect)
-        notes: list[Diagnostic] = []
+        bound = self.bind(schema, target, dialect).for_question(question)
+        notes: list[Diagnostic] = list(bound.notes)
         constraint = self._constraint(bound, stages, notes)
         bind_ms = (time.perf_counter() - t_start) * 1000
 
         spec = bound.spec
         title = bound.dialect.title
+        max_new_tokens = max(self.max_new_tokens, spec.min_new_tokens)
         base = generation_messages(question, spec=spec, title=title, schema_text=bound.schema_text(question),
                                    read_only=not self.policy.allow_writes, examples=examples)
         messages = base
@@ -195,14 +197,14 @@ class Compiler:
             guide = self._guide(bound, stages, failing, judge) if steer else None
             try:
                 attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=constraint,
-                                 max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise,
+                                 max_new_tokens=max_new_tokens, failing=failing, normalise=bound.normalise,
                                  seed=index, guide=guide)
             except GrammarRejected as e:  # a server refused the grammar at request time: say so, decode without it
                 notes.append(Diagnostic(Codes.DECODE_GRAMMAR_REJECTED, e.message, severity="warning", hint=e.hint,
                                         stage="decode"))
                 constraint = guide = None
                 attempt = decode(self.model, messages, prefix=fence(spec.fence), constraint=None,
-                                 max_new_tokens=self.max_new_tokens, failing=failing, normalise=bound.normalise,
+                                 max_new_tokens=max_new_tokens, failing=failing, normalise=bound.normalise,
                                  seed=index)
             round_ = self._finish_round(index, messages, attempt, judge, constraint is not None)
             rounds.append(round_)
@@ -219,12 +221,13 @@ class Compiler:
                                        diagnostics=round_.diagnostics, earlier=[r.query for r in rounds[:-1]])
 
         final = _choose(rounds)
+        query = final.query if not _truncated(final) else ""
         total_ms = (time.perf_counter() - t_start) * 1000
         return CompileResult(
             question=question,
             target=bound.target,
             dialect=bound.dialect.name,
-            query=final.query if not _truncated(final) else "",
+            query=query,
             valid=final.valid,
             diagnostics=notes + final.diagnostics,
             rounds=rounds,
@@ -242,8 +245,9 @@ class Compiler:
                 "output": sum(r.output_tokens for r in rounds),
             },
             model=self.model.name,
-            config={"stages": stages.__dict__, "max_repairs": max_repairs, "max_new_tokens": self.max_new_tokens,
+            config={"stages": stages.__dict__, "max_repairs": max_repairs, "max_new_tokens": max_new_tokens,
                     "policy": self.policy.__dict__, "examples": len(examples)},
+            renderings=bound.renderings(query) if query else {},
         )
 
     # ------------------------------------------------------------------ steps

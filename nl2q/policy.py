@@ -15,3 +15,5 @@ class Policy:
     timeout_s: float = 5.0
     run_timeout_s: float = 300.0  # bound on a real run (Compiler.execute), which may do real work
     require_time_range: bool = True  # log searches must say how far back (SPL: earliest=) unless waived
+    allow_privilege: bool = True  # configs that grant privilege (privileged pods, hostPath, RBAC wildcards) are
+    # listed as warnings; False (a strict policy) refuses them

@@ -158,6 +158,7 @@ class DryRun:
     output: str | None = None
     exit_status: int | None = None
     effects: list[Effect] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the run found that is not an error (a rule never fires)
 
     @property
     def has_rows(self) -> bool:
@@ -262,6 +263,7 @@ class CompileResult:
     model: str
     config: dict[str, Any]
     executed: Executed | None = None  # set when the output was run for real (Compiler.execute)
+    renderings: dict[str, str] = field(default_factory=dict)  # the output as people read it (a JSON config as YAML)
 
     @property
     def output(self) -> str:
@@ -291,4 +293,5 @@ class CompileResult:
             "model": self.model,
             "config": self.config,
             "executed": self.executed.to_dict() if self.executed else None,
+            "renderings": self.renderings,
         }

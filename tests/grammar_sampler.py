@@ -7,6 +7,7 @@ is one the checker parses.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 
 from hypothesis import strategies as st
@@ -83,3 +84,64 @@ def sampler_for(grammar: str, max_depth: int = 6) -> GrammarSampler:
         _CACHE.clear()
         _CACHE[grammar] = GrammarSampler(grammar, max_depth=max_depth)
     return _CACHE[grammar]
+
+
+class _Bytes:
+    """A tokenizer of one token per byte, and an end token, for llguidance."""
+
+    eos_token_id = 256
+    bos_token_id = None
+    tokens = [bytes([b]) for b in range(256)] + [b"<eos>"]
+    special_token_ids = [256]
+
+    def __call__(self, text: str | bytes) -> list[int]:
+        return list(text.encode() if isinstance(text, str) else text)
+
+
+_MATCHERS: dict[str, object] = {}
+_CLOSERS = (ord('"'), ord("}"), ord("]"), ord("\n"), ord("`"), 256)
+
+
+def _matcher(grammar: str):  # type: ignore[no-untyped-def]
+    import llguidance
+
+    if grammar not in _MATCHERS:
+        _MATCHERS.clear()
+        tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
+        matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("lark", grammar), log_level=0)
+        assert not matcher.is_error(), matcher.get_error()
+        _MATCHERS[grammar] = matcher
+    return _MATCHERS[grammar]
+
+
+def walk(grammar: str, seed: int, budget: int = 1500) -> str | None:
+    """A random sentence llguidance lets a decoder emit under ``grammar``: bytes drawn from its mask one at a
+    time, closing characters preferred once ``budget`` is spent; None when no end was reached."""
+    import random
+
+    rng = random.Random(seed)
+    matcher = _matcher(grammar).deep_copy()
+    out = bytearray()
+    while len(out) < 4 * budget and not matcher.is_stopped():
+        mask = matcher.compute_bitmask()
+        allowed = [t for t in range(257) if mask[t // 8] >> (t % 8) & 1]
+        if not allowed:
+            return None
+        late = [t for t in allowed if t in _CLOSERS] if len(out) > budget else []
+        choice = rng.choice(late or allowed)
+        if choice == 256:
+            break
+        assert matcher.consume_token(choice), matcher.get_error()
+        out.append(choice)
+    return out.decode(errors="replace") if matcher.is_accepting() else None
+
+
+_JSON_RULE = re.compile(r"%json \{")
+
+
+def sentences(constraint: str, max_depth: int = 6) -> st.SearchStrategy[str]:
+    """Sentences of a decode constraint: a Lark grammar through :class:`GrammarSampler`; one with an inline
+    ``%json`` schema (which Lark cannot read) through :func:`walk`, llguidance's own mask."""
+    if _JSON_RULE.search(constraint) is None:
+        return sampler_for(constraint, max_depth).sentences()
+    return st.integers(0, 2**32 - 1).map(lambda seed: walk(constraint, seed)).filter(lambda s: s is not None)

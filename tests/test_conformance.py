@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grammar_sampler import sampler_for
+from grammar_sampler import sentences
 from nl2q import Compiler, Policy, ScriptedModel, Stages
 from nl2q.grammar import validate
 from nl2q.prompt import extract_output, fence
@@ -52,10 +52,10 @@ def test_whatever_decoding_can_emit_the_checker_accepts(target, dialect, seed, d
     with none of the codes the constraint is meant to rule out (syntax, policy, dialect, and the target's own)."""
     t = get_target(target)
     kit = t.conformance()
-    bound = t.bind(kit.random_source(random.Random(seed)), dialect)
+    bound = t.bind(kit.random_sources.get(dialect, kit.random_source)(random.Random(seed)), dialect)
     try:
         assert bound.constraint.kind == "lark"
-        sentence = data.draw(sampler_for(bound.constraint.text).sentences())
+        sentence = data.draw(sentences(bound.constraint.text))
         text = extract_output(sentence, prefix=fence(bound.spec.fence))
         checked = bound.check(text, Policy())
         bad = [d for d in checked.diagnostics if d.is_error and d.code.startswith(kit.never)]
@@ -72,7 +72,7 @@ def test_read_only_policy_refuses_the_targets_writes(target, dialect):
     kit = get_target(target).conformance()
     bound = bind(target, dialect)
     for text in kit.writes:
-        checked = bound.check(text, Policy())
+        checked = bound.check(text, kit.policy)
         assert any(d.is_error and d.stage == "policy" for d in checked.diagnostics), (text, checked.diagnostics)
     for text in kit.valid:
         checked = bound.check(text, Policy())
@@ -94,7 +94,7 @@ def test_scripted_round_trip_goes_through_check_dry_run_and_repair(target):
     """Plumbing only (a scripted model): a refused write is repaired into a valid output that is dry-run."""
     kit = get_target(target).conformance()
     model = ScriptedModel([kit.writes[0], kit.valid[0]])
-    result = Compiler(model).compile("q", schema=kit.source, target=target, stages=Stages(constrained=False))
+    result = Compiler(model, policy=kit.policy).compile("q", schema=kit.source, target=target, stages=Stages(constrained=False))
     assert [r.valid for r in result.rounds] == [False, True]
     assert result.valid and result.output == kit.valid[0]
     assert any(d.stage == "policy" for d in result.rounds[0].diagnostics)

@@ -37,6 +37,7 @@ _BUILTIN = {
     "intercode-bash": "nl2q.targets.shell.nl2bash:InterCodeBash",
     "nl2bash": "nl2q.targets.shell.nl2bash:NL2Bash",
     "splunk-security": "nl2q.targets.spl.security_content:SecurityContent",
+    "prometheus-alerts": "nl2q.targets.config.prometheus_suite:PrometheusAlerts",
 }
 
 

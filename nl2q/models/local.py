@@ -467,9 +467,10 @@ class Decoding:
         if self.guide is None or self.matcher is None or self.rescues >= 2:
             return False
         opened, _ = _unclosed(self._text())
-        if not opened:
-            return False
-        pos = next((i for i, end in enumerate(self.ends) if end > opened[0]), None)
+        # the outermost bracket the model chose (a bracket the grammar forced, a document's first "{", has no
+        # alternative to ban)
+        starts = [next((i for i, end in enumerate(self.ends) if end > offset), None) for offset in opened]
+        pos = next((i for i in starts if i is not None and self.margins[i] != float("inf")), None)
         if pos is None:
             return False
         self.rescues += 1

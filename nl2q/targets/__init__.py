@@ -22,7 +22,8 @@ from .base import Bound, Checked, Target, TargetSpec
 
 GROUP = "nl2q.targets"
 _BUILTIN = {"sql": "nl2q.targets.sql:SqlTarget", "cypher": "nl2q.targets.cypher:CypherTarget",
-            "shell": "nl2q.targets.shell:ShellTarget", "spl": "nl2q.targets.spl:SplTarget"}
+            "shell": "nl2q.targets.shell:ShellTarget", "spl": "nl2q.targets.spl:SplTarget",
+            "config": "nl2q.targets.config:ConfigTarget"}
 _LOADED: dict[str, Target] = {}
 _LOCK = threading.Lock()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 import random
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
 
 from ..errors import DialectError
 from ..policy import Policy
@@ -32,9 +32,12 @@ class TargetSpec:
     source_flag: str = ""  # the CLI flag that names a source for this target, e.g. "db"
     source_help: str = ""
     source_default: str = ""  # the source when the CLI names only the target (shell: the current directory)
+    # more of the source, as CLI flags (name, help): given any, the source becomes {source_flag: source, name: value}
+    source_options: tuple[tuple[str, str], ...] = ()
     default_dialect: str = ""
     closers: tuple[str, ...] = ()  # words that lead an unfinished output to its end (a clause, CASE's END), preferred as the budget runs low
     extenders: tuple[str, ...] = ()  # words that only lengthen an unfinished output (AND, EXISTS), avoided then
+    min_new_tokens: int = 0  # outputs are long (a config document): the token limit is raised to at least this
 
     @property
     def plural(self) -> str:
@@ -63,6 +66,9 @@ class Conformance:
     decode_writes: bool = False
     # names in an output that the bound source does not have (beyond what the checker reports); optional
     foreign_names: Callable[[Any, str], list[str]] | None = None
+    # a dialect whose sources differ (a config family): its own random source for the property test
+    random_sources: Mapping[str, Callable[[random.Random], Any]] = field(default_factory=dict)
+    policy: Policy = Policy()  # the policy ``writes`` are refused under (configs: a strict one)
 
 
 @dataclass
@@ -95,9 +101,23 @@ class Bound(ABC):
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
         """None when there is nothing to run on (a schema file)."""
 
+    def for_question(self, question: str) -> "Bound":
+        """The bound narrowed to what ``question`` needs (a config's kind, an API's operations), with
+        :attr:`notes` saying what was chosen or cut; itself when the source needs no narrowing."""
+        return self
+
+    @property
+    def notes(self) -> list[Diagnostic]:
+        """What binding or narrowing decided that the result should say (the kind chosen, a schema cut)."""
+        return []
+
     def scope(self) -> Scope | None:
         """The target's incremental scope checker for decoding, when it has one (see :class:`Scope`)."""
         return None
+
+    def renderings(self, text: str) -> dict[str, str]:
+        """``text`` in the forms people read it in (a JSON config as YAML); none by default."""
+        return {}
 
     def normalise(self, text: str) -> str:
         """A key under which two outputs are the same output. Exact text by default: case matters."""
@@ -113,6 +133,9 @@ class Bound(ABC):
             return [Diagnostic(Codes.EXECUTE_ERROR, f"{dry.engine} rejected the {self.spec.noun}: {dry.error}",
                                hint=f"fix the part of the {self.spec.noun} the engine names", stage="execute",
                                **(span or {}))]
+        if dry.warnings:
+            return [Diagnostic("execute.warning", w, severity="warning", stage="execute",
+                               hint=f"check the {self.spec.noun} does what the question asks") for w in dry.warnings]
         if self.spec.has_rows and dry.mode == "run" and self.has_data and dry.row_count == 0:
             return [Diagnostic(Codes.EXECUTE_EMPTY, f"the {self.spec.noun} ran but returned no rows",
                                severity="warning", hint="check literal values (spelling, case) and filters",
