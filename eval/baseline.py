@@ -10,6 +10,9 @@
   ``--suites intercode-alfa,intercode-bash,nl2bash --limit 100 --configs raw,constrained,repair``.
 - ``splunk-security``: Splunk Security Content, description -> search: validity and Splunk's similarity
   metrics, no execution; run with ``--suites splunk-security --limit 100 --configs raw,constrained,repair``.
+- ``prometheus-alerts``: awesome-prometheus-alerts, name and description -> rule file: valid (schema, PromQL,
+  promtool check rules) and whether the rule fires on the same synthetic series as the gold (promtool test
+  rules); run with ``--suites prometheus-alerts --limit 100 --configs raw,constrained,repair``.
 
 Each suite writes ``eval/results/<suite>/``: ``summary.json``, ``report.md`` and the charts are
 committed; ``results.jsonl`` (one row per item and configuration, with the benchmark's questions and
@@ -36,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results"
 SUITES = {"spider-dev": "spider-dev", "text2cypher": "text2cypher:movies,northwind",
           "intercode-alfa": "intercode-alfa", "intercode-bash": "intercode-bash", "nl2bash": "nl2bash",
-          "splunk-security": "splunk-security"}
+          "splunk-security": "splunk-security", "prometheus-alerts": "prometheus-alerts"}
 GRAPHS = ("movies", "northwind")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"

@@ -125,7 +125,7 @@ class PrometheusRules(ConfigKind):
 
         names = sorted(self.metrics.names) if self.metrics else []
         labels = sorted(self.metrics.label_names) if self.metrics else []
-        return Constraint("lark", RULE_FILE.replace("%PROMQL%", promql_rules(names, labels, in_json=True)))
+        return Constraint("lark", RULE_FILE.replace("%PROMQL%", promql_rules(names, labels, in_json=True, decode=True)))
 
     def schema_text(self, question: str, schema: Schema | None = None) -> str:
         shape = ('{"groups": [{"name": "<group>", "rules": [{"alert": "<AlertName>", "expr": "<PromQL>", "for": "5m", '
@@ -148,21 +148,21 @@ class PrometheusRules(ConfigKind):
 
 
 RULE_FILE = r"""start: rule_file _END
-rule_file: "{" _NL? "\"groups\"" _COLON "[" _NL? group (_COMMA group)* _NL? "]" _NL? "}"
-group: "{" _NL? "\"name\"" _COLON JSON_STRING _COMMA "\"rules\"" _COLON "[" _NL? rule (_COMMA rule)* _NL? "]" _NL? "}"
+rule_file: "{" _NL? "\"groups\"" _COLON "[" _NL? group (_COMMA group)~0..2 _NL? "]" _NL? "}"
+group: "{" _NL? "\"name\"" _COLON JSON_STRING _COMMA "\"rules\"" _COLON "[" _NL? rule (_COMMA rule)~0..4 _NL? "]" _NL? "}"
 rule: alerting_rule | recording_rule
 alerting_rule: "{" _NL? "\"alert\"" _COLON ALERT_NAME _COMMA expr (_COMMA "\"for\"" _COLON "\"" PQ_DURATION "\"")? (_COMMA "\"labels\"" _COLON labels)? (_COMMA "\"annotations\"" _COLON labels)? _NL? "}"
 recording_rule: "{" _NL? "\"record\"" _COLON RECORD_NAME _COMMA expr (_COMMA "\"labels\"" _COLON labels)? _NL? "}"
 expr: "\"expr\"" _COLON "\"" promql "\""
-labels: "{" _NL? (label (_COMMA label)*)? _NL? "}"
+labels: "{" _NL? (label (_COMMA label)~0..5)? _NL? "}"
 label: LABEL_KEY _COLON JSON_STRING
-ALERT_NAME: /"[A-Z][A-Za-z0-9_]*"/
-RECORD_NAME: /"[a-zA-Z_:][a-zA-Z0-9_:]*"/
-LABEL_KEY: /"[a-zA-Z_][a-zA-Z0-9_]*"/
-JSON_STRING: /"(\\["\\\/bfnrt]|[ !#-\[\]-~\u00C0-\u024F])*"/
+ALERT_NAME: /"[A-Z][A-Za-z0-9_]{0,60}"/
+RECORD_NAME: /"[a-zA-Z_:][a-zA-Z0-9_:]{0,60}"/
+LABEL_KEY: /"[a-zA-Z_][a-zA-Z0-9_]{0,40}"/
+JSON_STRING: /"(\\["\\\/bfnrt]|[ !#-\[\]-~\u00C0-\u024F]){0,160}"/
 _COLON: /: ?/
-_COMMA: /,\n? */
-_NL: /\n */
+_COMMA: /,\n? {0,12}/
+_NL: /\n {0,12}/
 """ + END + "\n%PROMQL%\n"
 
 

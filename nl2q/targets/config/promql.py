@@ -97,13 +97,17 @@ _NAME_LEN = 100
 _REGEX_META = frozenset(".^$*+?()[]{}|/")
 
 
-def promql_rules(metrics: Sequence[str], labels: Sequence[str], *, in_json: bool) -> str:
+def promql_rules(metrics: Sequence[str], labels: Sequence[str], *, in_json: bool, decode: bool = False) -> str:
     """Lark rules deriving the PromQL of a rule's ``expr`` (entry rule ``promql``, every other name ``pq_``/``PQ_``)
     over the bound metric and label names, to embed in a host grammar. ``in_json``: the text is what stands
     inside a JSON string literal, so PromQL's backslashes and double quotes come escaped once more.
 
     Names that cannot be written bare (not identifiers, or reserved words) are left out; with none bound, any
-    identifier that is not a reserved word is a name, and a selector may also pick metrics by a name pattern."""
+    identifier that is not a reserved word is a name, and a selector may also pick metrics by a name pattern.
+
+    ``decode``: the variant a model is held to, a subset of the rest: an alerting condition (``pq_alert`` in
+    the grammar: an expression compared with a number, nesting bounded), keywords in lower case, one space
+    where whitespace goes, plain numbers of at most nine digits (a small model loops in what is left open)."""
     written = _Written(in_json)
     bound_metrics = _bindable(metrics, _METRIC_NAME, RESERVED)
     bound_labels = _bindable(labels, _LABEL_NAME, _RESERVED_LABELS)
@@ -114,7 +118,15 @@ def promql_rules(metrics: Sequence[str], labels: Sequence[str], *, in_json: bool
     }
     if bound_metrics:
         definitions["pq_selector"] = "PQ_METRIC | PQ_METRIC pq_matchers"
-    return redefine(base_grammar("promql"), definitions)
+    if decode:
+        definitions.update(DECODE)
+    text = redefine(base_grammar("promql"), definitions)
+    if decode:
+        text = re.sub(r"^promql: .*$", "promql: pq_alert", text, count=1, flags=re.M)
+    return re.sub(r'"([a-z_]+)"i\b', r'"\1"', text) if decode else text
+
+
+DECODE = {"PQ_WS": '" "', "PQ_NUMBER": r"/[1-9][0-9]{0,8}(\.[0-9]{1,3})?|0(\.[0-9]{1,3})?/"}
 
 
 def promql_grammar(metrics: Sequence[str], labels: Sequence[str]) -> str:
