@@ -8,7 +8,7 @@ is one the checker parses.
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from hypothesis import strategies as st
 from lark import Lark
@@ -98,20 +98,25 @@ class _Bytes:
         return list(text.encode() if isinstance(text, str) else text)
 
 
-_MATCHERS: dict[str, object] = {}
 _CLOSERS = (ord('"'), ord("}"), ord("]"), ord("\n"), ord("`"), 256)
 
 
-def _matcher(grammar: str):  # type: ignore[no-untyped-def]
+@lru_cache(maxsize=16)
+def byte_matcher(grammar: str):  # type: ignore[no-untyped-def]
+    """llguidance's matcher of a Lark grammar over a one-token-per-byte tokenizer (copy it before use)."""
     import llguidance
 
-    if grammar not in _MATCHERS:
-        _MATCHERS.clear()
-        tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
-        matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("lark", grammar), log_level=0)
-        assert not matcher.is_error(), matcher.get_error()
-        _MATCHERS[grammar] = matcher
-    return _MATCHERS[grammar]
+    tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
+    matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("lark", grammar), log_level=0)
+    assert not matcher.is_error(), matcher.get_error()
+    return matcher
+
+
+def llguidance_accepts(grammar: str, text: str) -> bool:
+    """Whether decoding under ``grammar`` can emit ``text`` (its lexer is greedy, unlike Lark's)."""
+    matcher = byte_matcher(grammar).deep_copy()  # an error state outlives reset()
+    matcher.consume_tokens(list(text.encode()))
+    return not matcher.is_error() and matcher.is_accepting()
 
 
 def walk(grammar: str, seed: int, budget: int = 1500) -> str | None:
@@ -120,7 +125,7 @@ def walk(grammar: str, seed: int, budget: int = 1500) -> str | None:
     import random
 
     rng = random.Random(seed)
-    matcher = _matcher(grammar).deep_copy()
+    matcher = byte_matcher(grammar).deep_copy()
     out = bytearray()
     while len(out) < 4 * budget and not matcher.is_stopped():
         mask = matcher.compute_bitmask()

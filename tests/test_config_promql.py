@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import LarkError
 
-from grammar_sampler import GrammarSampler
+from grammar_sampler import GrammarSampler, llguidance_accepts
 from nl2q.errors import Nl2qError
 from nl2q.grammar import validate
 from nl2q.targets.config.metrics import MetricInfo, MetricSet, load_metrics
@@ -71,35 +71,6 @@ def promtool_check(rules: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- llguidance, byte by byte
-
-
-class _Bytes:
-    """A tokenizer of one token per byte, and an end token, for llguidance."""
-
-    eos_token_id = 256
-    bos_token_id = None
-    tokens = [bytes([b]) for b in range(256)] + [b"<eos>"]
-    special_token_ids = [256]
-
-    def __call__(self, text: str | bytes) -> list[int]:
-        return list(text.encode() if isinstance(text, str) else text)
-
-
-@cache
-def _matcher(grammar: str):  # type: ignore[no-untyped-def]
-    import llguidance
-
-    tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
-    matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("lark", grammar), log_level=0)
-    assert not matcher.is_error(), matcher.get_error()
-    return matcher
-
-
-def llguidance_accepts(grammar: str, text: str) -> bool:
-    """Whether decoding under ``grammar`` can emit ``text`` (its lexer is greedy, unlike Lark's)."""
-    matcher = _matcher(grammar).deep_copy()
-    matcher.consume_tokens(list(text.encode()))
-    return not matcher.is_error() and matcher.is_accepting()
 
 
 @cache

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import LarkError
 
-from grammar_sampler import GrammarSampler
+from grammar_sampler import GrammarSampler, llguidance_accepts
 from nl2q.errors import GrammarRejected
 from nl2q.gbnf import lark_to_gbnf
 from nl2q.targets import get_target
@@ -85,34 +85,6 @@ def lark_accepts(lark_text: str, sentence: str) -> bool:
     except LarkError:
         return False
     return True
-
-
-class _Bytes:
-    """A tokenizer of one token per byte, and an end token, for llguidance."""
-
-    eos_token_id = 256
-    bos_token_id = None
-    tokens = [bytes([b]) for b in range(256)] + [b"<eos>"]
-    special_token_ids = [256]
-
-    def __call__(self, text: str | bytes) -> list[int]:
-        return list(text.encode() if isinstance(text, str) else text)
-
-
-@lru_cache(maxsize=16)
-def llguidance_matcher(lark_text: str):
-    import llguidance
-
-    tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
-    matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("lark", lark_text), log_level=0)
-    assert not matcher.is_error(), matcher.get_error()
-    return matcher
-
-
-def llguidance_accepts(lark_text: str, sentence: str) -> bool:
-    matcher = llguidance_matcher(lark_text).deep_copy()  # an error state outlives reset()
-    matcher.consume_tokens(list(sentence.encode()))
-    return not matcher.is_error() and matcher.is_accepting()
 
 
 # ----------------------------------------------------------------------------- sampling the GBNF

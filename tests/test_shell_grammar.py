@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import LarkError
 
-from grammar_sampler import GrammarSampler
+from grammar_sampler import GrammarSampler, byte_matcher, llguidance_accepts
 from nl2q import Constraint
 from nl2q.grammar import validate
 from nl2q.prompt import extract_output, fence
@@ -66,35 +66,6 @@ def bash_errors(scripts: list[str]) -> list[str]:
         loop = 'for f; do if ! out=$(bash -n "$f" 2>&1) || [ -n "$out" ]; then echo "$f"; fi; done'
         out = subprocess.run(["bash", "-c", loop, "_", *map(str, files)], capture_output=True, text=True, check=True)
     return [scripts[int(Path(f).stem)] for f in out.stdout.split("\n") if f]
-
-
-class _Bytes:
-    """A tokenizer of one token per byte, and an end token, for llguidance."""
-
-    eos_token_id = 256
-    bos_token_id = None
-    tokens = [bytes([b]) for b in range(256)] + [b"<eos>"]
-    special_token_ids = [256]
-
-    def __call__(self, text: str | bytes) -> list[int]:
-        return list(text.encode() if isinstance(text, str) else text)
-
-
-@cache
-def _matcher(grammar: str):  # type: ignore[no-untyped-def]
-    import llguidance
-
-    tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
-    matcher = llguidance.LLMatcher(tokenizer, llguidance.grammar_from("lark", grammar), log_level=0)
-    assert not matcher.is_error(), matcher.get_error()
-    return matcher
-
-
-def llguidance_accepts(grammar: str, text: str) -> bool:
-    """Whether decoding under ``grammar`` can emit ``text`` (its lexer is greedy, unlike Lark's)."""
-    matcher = _matcher(grammar).deep_copy()
-    matcher.consume_tokens(list(text.encode()))
-    return not matcher.is_error() and matcher.is_accepting()
 
 
 def test_both_variants_are_accepted_by_llguidance():
@@ -294,7 +265,7 @@ def test_decode_variant_with_2000_commands_compiles_fast():
     grammar = specialise_shell(commands)
     start = time.perf_counter()
     validate(Constraint("lark", grammar))
-    _matcher(grammar)
+    byte_matcher(grammar)
     elapsed = time.perf_counter() - start
     print(f"llguidance compiled the decode variant with 2,000 commands in {elapsed:.3f}s")
     assert elapsed < 5

@@ -38,6 +38,7 @@ _BUILTIN = {
     "nl2bash": "nl2q.targets.shell.nl2bash:NL2Bash",
     "splunk-security": "nl2q.targets.spl.security_content:SecurityContent",
     "prometheus-alerts": "nl2q.targets.config.prometheus_suite:PrometheusAlerts",
+    "kubernetes-manifests": "nl2q.targets.config.kubernetes_suite:KubernetesManifests",
 }
 
 

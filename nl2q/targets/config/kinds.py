@@ -200,16 +200,17 @@ class KubernetesResource(ConfigKind):
 
         if self.kubeconfig:
             return kubectl_dry_run(doc.text, kubeconfig=self.kubeconfig, context=self.context, timeout=policy.timeout_s)
-        return _verdict("kubernetes-validate --strict", strict_validate(doc.data, self.version))
+        return _verdict("kubernetes-validate --strict", strict_validate(doc.data, self.version),
+                        f"{self.kind} passed kubernetes-validate --strict against Kubernetes {self.version}")
 
     def matches(self, data: Any) -> bool:
         return isinstance(data, dict) and data.get("kind") == self.kind
 
 
-def _verdict(engine: str, diagnostics: list[Diagnostic]) -> DryRun:
+def _verdict(engine: str, diagnostics: list[Diagnostic], passed: str) -> DryRun:
     errors = [d for d in diagnostics if d.is_error]
     return DryRun(ok=not errors, engine=engine, mode="run", error="; ".join(d.message for d in errors) or None,
-                  output="passed" if not errors else None)
+                  output=passed if not errors else None)
 
 
 # ------------------------------------------------------------------ compose

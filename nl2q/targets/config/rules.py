@@ -85,13 +85,27 @@ def promtool_dry_run(doc: "Document", policy: Policy) -> DryRun:
             continue
         fired = scenario.run(json.dumps({"groups": [{"name": "dry-run", "rules": [rule]}]}))
         elapsed += fired.elapsed_ms
-        times = [t for t, alerts in fired.by_time.items() if alerts]
-        lines.append(f"{rule['alert']}: fires at {', '.join(times) or 'no evaluation'} of {', '.join(scenario.evals)} "
-                     f"on {len(scenario.series)} synthetic series (promtool test rules)")
+        fires = [bool(alerts) for alerts in fired.by_time.values()]
+        times = list(fired.by_time)
+        lines.append(f"{rule['alert']}: fires at {_spans(times, fires) or 'no evaluation'} ({sum(fires)} of "
+                     f"{len(times)} evaluations) on {len(scenario.series)} synthetic series (promtool test rules)")
         if not times:
             warnings.append(f"alert {rule['alert']} never fired on synthetic series of its metrics")
     return DryRun(ok=True, engine="promtool", mode="run", output="\n".join(x for x in lines if x),
                   elapsed_ms=elapsed, warnings=warnings)
+
+
+def _spans(times: list[str], fires: list[bool]) -> str:
+    """The evaluation times an alert fired at, runs written as ranges: ``1m-17m, 25m``."""
+    runs: list[str] = []
+    start = None
+    for i, on in enumerate([*fires, False]):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            runs.append(times[start] if i - 1 == start else f"{times[start]}-{times[i - 1]}")
+            start = None
+    return ", ".join(runs)
 
 
 def _at(doc: "Document", path: Path, d: Diagnostic) -> Diagnostic:
