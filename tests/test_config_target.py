@@ -163,3 +163,28 @@ def test_a_scripted_round_trip_repairs_a_typo_into_a_valid_rule_file():
     assert "anotations" in model.calls[1][-1]["content"]
     assert result.dry_run is not None and result.dry_run.engine.startswith("promtool")
     assert result.dialect == "prometheus"
+
+
+OPENAPI = {"openapi": "3.1.0", "info": {"title": "ops", "version": "1"}, "paths": {},
+           "components": {"schemas": {
+               "Matcher": {"type": "object", "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+                           "required": ["name", "value"], "additionalProperties": False},
+               "Silence": {"type": "object", "properties": {
+                   "matchers": {"type": "array", "items": {"$ref": "#/components/schemas/Matcher"}, "minItems": 1},
+                   "comment": {"type": "string"}, "duration": {"type": "string", "enum": ["1h", "4h", "1d"]}},
+                   "required": ["matchers", "duration"], "additionalProperties": False}}}}
+
+
+def test_an_openapi_component_is_a_kind_with_its_references_resolved():
+    source = {"kind": "jsonschema", "schema": OPENAPI, "component": "Silence"}
+    bound = TARGET.bind(source)
+    llguidance_accepts(bound.constraint)
+    good = {"matchers": [{"name": "alertname", "value": "NodeDown"}], "duration": "4h"}
+    assert codes(check(source, good)) == []
+    bad = {"matchers": [{"name": "alertname", "valeu": "NodeDown"}], "duration": "4 hours"}
+    found = {d.code: d for d in check(source, bad) if d.is_error}
+    assert "valeu" in found["schema.unknown_key"].message and "value" in found["schema.unknown_key"].hint
+    assert "schema.enum" in found
+    with pytest.raises(Nl2qError) as e:
+        TARGET.bind({"kind": "jsonschema", "schema": OPENAPI, "component": "Silenec"})
+    assert "Silence" in e.value.hint

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from ...errors import Nl2qError, require
 from ...resources import data_dir
@@ -394,13 +394,6 @@ def constraint_options(schema: Schema) -> Schema:
     unknown keywords ignored rather than refused; compact JSON (``{"a": 1, "b": 2}``), half the tokens of an
     indented document and no whitespace for a small model to loop in."""
     return {**schema, "x-guidance": {"lenient": True, "coerce_one_of": True, "whitespace_flexible": False}}
-
-
-def iter_properties(schema: Schema, defs: Mapping[str, Schema] | None = None) -> Iterator[tuple[str, Schema]]:
-    """(name, subschema) of an object schema's own properties, following a local ``$ref``."""
-    defs = schema.get("$defs", {}) if defs is None else defs
-    node = resolve(schema, defs)
-    yield from (node.get("properties") or {}).items()
 
 
 def resolve(node: Schema, defs: Mapping[str, Schema]) -> Schema:
