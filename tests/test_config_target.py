@@ -188,3 +188,16 @@ def test_an_openapi_component_is_a_kind_with_its_references_resolved():
     with pytest.raises(Nl2qError) as e:
         TARGET.bind({"kind": "jsonschema", "schema": OPENAPI, "component": "Silenec"})
     assert "Silence" in e.value.hint
+
+
+def test_a_compose_file_says_when_docker_compose_could_not_dry_run_it():
+    from nl2q.targets.config.compose import compose_config
+
+    compose = {"services": {"web": {"image": "nginx:1.27", "ports": ["8080:80"], "restart": "always"}}}
+    result = Compiler(ScriptedModel([])).run(json.dumps(compose), schema="compose", target="config")
+    assert result.valid, result.explain()
+    if compose_config("services: {}", 5.0) is None:
+        assert result.dry_run.mode == "skipped"
+        assert any(d.code == "execute.skipped" and "compose-spec" in d.message for d in result.diagnostics)
+    else:
+        assert result.dry_run.ok and result.dry_run.engine.startswith("docker compose")

@@ -195,6 +195,11 @@ class ConfigBound(Bound):
         kind = self._kind_of(doc.data)
         return kind.dry_run(doc, policy) if kind is not None else None
 
+    def outcome_diagnostics(self, dry: DryRun, text: str = "") -> list[Diagnostic]:
+        if dry.mode == "skipped":
+            return [Diagnostic("execute.skipped", f"not dry-run: {dry.plan}", severity="info", stage="execute")]
+        return super().outcome_diagnostics(dry, text)
+
     def normalise(self, text: str) -> str:
         try:
             return json.dumps(json.loads(text), sort_keys=True)

@@ -237,7 +237,10 @@ class Compose(ConfigKind):
     def dry_run(self, doc: "Document", policy: Policy) -> DryRun | None:
         from .compose import compose_config
 
-        return compose_config(doc.text, policy.timeout_s)
+        ran = compose_config(doc.text, policy.timeout_s)
+        return ran or DryRun(ok=True, engine="docker compose", mode="skipped",
+                             plan="docker compose does not run here; the file was checked against the compose-spec "
+                                  "schema and nl2q's own checks only")
 
     def matches(self, data: Any) -> bool:
         return isinstance(data, dict) and "services" in data
