@@ -88,7 +88,7 @@ def readme_section() -> str:
             "",
         ]
         if similarity_table(s):
-            parts += ["Similarity to the gold search (means over the items each applies to):", "",
+            parts += ["Similarity to the gold (means over the items each applies to):", "",
                       similarity_table(s), ""]
         if versus_table(s):
             parts += ["Each configuration against the previous one, item by item:", "", versus_table(s), ""]
