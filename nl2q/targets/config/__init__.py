@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,7 +20,7 @@ from ...errors import Nl2qError
 from ...policy import Policy
 from ...types import Constraint, Diagnostic, DryRun
 from ..base import Bound, Checked, Conformance, Target, TargetSpec
-from .kinds import Compose, ConfigKind, JsonSchemaDocument, KubernetesResource, PrometheusRules
+from .kinds import Compose, ConfigKind, JsonSchemaDocument, KubernetesResource, PrometheusRules, json_constraint
 from .profile import ConfigProfile
 
 CONFIG = TargetSpec(name="config", noun="config", fence="json", has_rows=False, source_flag="kind",
@@ -35,7 +36,6 @@ CONFIG = TargetSpec(name="config", noun="config", fence="json", has_rows=False, 
                                                    "--dry-run=server on that cluster")))
 
 FAMILIES = ("prometheus", "kubernetes", "compose")
-ANY_OBJECT = 'start: document\ndocument: %json {"type": "object"} _END\n_END: /\\n```/\n'
 _PROMETHEUS = {"prometheus", "prometheus-rule", "prometheus-rules", "rules", "alert", "alerting-rule"}
 _COMPOSE = {"compose", "docker-compose", "compose-spec"}
 _KUBERNETES = {"kubernetes", "k8s", "manifest"}
@@ -91,11 +91,12 @@ class ConfigBound(Bound):
         if view is not None:
             self.constraint, self._schema = view
         else:
-            self.constraint = kind.constraint if kind else Constraint("lark", ANY_OBJECT)
+            self.constraint = kind.constraint if kind else json_constraint({"type": "object"})
             self._schema = None
         self._view = view
         self._notes = notes or []
         self._narrowed: dict[tuple[str, str], ConfigBound] = {}
+        self._kinds: dict[str, ConfigKind] = {}  # kinds a document named, built (schemas read) once per bound
 
     @property
     def notes(self) -> list[Diagnostic]:
@@ -146,14 +147,14 @@ class ConfigBound(Bound):
 
     def check(self, text: str, policy: Policy) -> Checked:
         from ...check import hidden_characters, input_bounds
-        from .document import DocumentError, load_documents
+        from .document import DocumentError
         from .validate import validate
 
         early = input_bounds(text) + hidden_characters(text)
         if any(d.is_error for d in early):
             return Checked(early)
         try:
-            docs = load_documents(text)
+            docs = _documents(text)
         except DocumentError as e:
             return Checked([e.diagnostic()])
         if len(docs) != 1:
@@ -179,19 +180,22 @@ class ConfigBound(Bound):
             return None
         try:
             if isinstance(data.get("kind"), str) and isinstance(data.get("apiVersion"), str):
-                return self._target.kind_for(f"{data['apiVersion']}/{data['kind']}", self.source)
+                return self._named(f"{data['apiVersion']}/{data['kind']}")
             for family in ("prometheus", "compose"):
-                kind = self._target.kind_for(family, self.source)
+                kind = self._named(family)
                 if kind.matches(data):
                     return kind
         except Nl2qError:
             return None
         return None
 
-    def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
-        from .document import load_documents
+    def _named(self, name: str) -> ConfigKind:
+        if name not in self._kinds:
+            self._kinds[name] = self._target.kind_for(name, self.source)
+        return self._kinds[name]
 
-        doc = load_documents(text)[0]
+    def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
+        doc = _documents(text)[0]
         kind = self._kind_of(doc.data)
         return kind.dry_run(doc, policy) if kind is not None else None
 
@@ -207,10 +211,10 @@ class ConfigBound(Bound):
             return text.strip()
 
     def renderings(self, text: str) -> dict[str, str]:
-        from .document import DocumentError, load_documents, to_yaml
+        from .document import DocumentError, to_yaml
 
         try:
-            return {"yaml": "---\n".join(to_yaml(d.data) for d in load_documents(text))}
+            return {"yaml": "---\n".join(to_yaml(d.data) for d in _documents(text))}
         except DocumentError:
             return {}
 
@@ -331,6 +335,14 @@ class ConfigTarget(Target):
             same=((json.dumps({"groups": [{"name": "a", "rules": [{"alert": "A", "expr": "up == 0"}]}]}),
                    '{"groups": [ {"name": "a",\n "rules": [{"alert": "A", "expr": "up == 0"}]}]}'),),
         )
+
+
+@lru_cache(maxsize=32)
+def _documents(text: str) -> list[Any]:
+    """``text`` parsed with positions, once: the check, the dry run and the rendering of a round share it."""
+    from .document import load_documents
+
+    return load_documents(text)
 
 
 def _worth_naming(form: str, words: int) -> bool:

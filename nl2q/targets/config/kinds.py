@@ -54,7 +54,7 @@ class ConfigKind(ABC):
         return self._constraint(self.generation)
 
     def _constraint(self, schema: Schema) -> Constraint:
-        return Constraint("lark", f"start: document\ndocument: %json {json.dumps(constraint_options(schema))} _END\n{END}\n")
+        return json_constraint(schema)
 
     def for_question(self, question: str) -> tuple[Constraint, Schema, list[Diagnostic]]:
         """The constraint for one question: with the profile's ``core_keys``, the generation schema cut to the
@@ -90,6 +90,11 @@ class ConfigKind(ABC):
     def matches(self, data: Any) -> bool:
         """Whether a document looks like this kind (to check a person's document against the right schema)."""
         return True
+
+
+def json_constraint(schema: Schema) -> Constraint:
+    """One JSON document of ``schema`` (with llguidance's options), then the closing fence."""
+    return Constraint("lark", f"start: document\ndocument: %json {json.dumps(constraint_options(schema))} _END\n{END}\n")
 
 
 def locator(doc: "Document") -> Locate:
