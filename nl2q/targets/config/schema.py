@@ -228,6 +228,7 @@ class Limits:
     required: frozenset[str] = frozenset()  # ``Owner.name`` properties made required
     non_empty: frozenset[str] = frozenset()  # ``Owner.name`` lists and maps written with at least one entry
     closed: bool = True  # objects with properties take no others (off inside allOf parts, which others extend)
+    max_items: int | None = None  # maxItems of a list the schema leaves unbounded
 
 
 def for_generation(schema: Schema, *, drop: frozenset[str] = frozenset(), require: Mapping[str, Any] | None = None,
@@ -359,6 +360,8 @@ def _bound(node: Schema, qualified: str, name: str, limits: Limits) -> None:
             node["pattern"] = VISIBLE
         elif pattern is not None and not (pattern.startswith("^") and pattern.endswith("$")):
             node["pattern"] = f"^[ -~]*(?:{pattern})[ -~]*$"  # unanchored: whatever surrounds it stays visible
+    if limits.max_items and "array" in _types(node) and "maxItems" not in node:
+        node["maxItems"] = max(limits.max_items, node.get("minItems", 0))
     if "patternProperties" in node:  # extension keys (x-...) are never generated; catch-all keys are plain names
         node["patternProperties"] = {MAP_KEY if p in CATCH_ALL else p: v for p, v in node["patternProperties"].items()
                                      if not p.startswith("^x-")}
