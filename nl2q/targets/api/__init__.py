@@ -203,7 +203,7 @@ class ApiTarget(Target):
     def bind(self, source: Any, dialect: str | None = None) -> Bound:
         src = ApiSource.of(source)
         api = load_spec(src.api, src.base_url)
-        profile = self.profile(dialect, "openapi" if api.kind == "openapi" else "functions")
+        profile = self.profile(dialect or ("openapi" if api.kind == "openapi" else "functions"))
         if src.live and not api.base_url:
             raise Nl2qError("a live dry run needs a base URL the document does not give", "pass base_url")
         assert isinstance(profile, ApiProfile)

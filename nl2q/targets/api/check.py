@@ -238,7 +238,7 @@ def _at(doc: Document, path: tuple[Any, ...], code: str, message: str, hint: str
         severity: str = "error") -> Diagnostic:
     span: Span = doc.span(path)
     return Diagnostic(code, message, severity=severity, line=span.line, col=span.col, start=span.start, end=span.end,
-                      hint=hint)  # type: ignore[arg-type]
+                      hint=hint, stage="policy" if code.startswith("policy.") else "check")  # type: ignore[arg-type]
 
 
 def _clip(text: str, n: int = 120) -> str:

@@ -7,7 +7,7 @@ decoder can only name a real operation and give it arguments of the names, types
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from ...types import Constraint
 from ..config.schema import LoadedSchema, Limits, bundle, for_generation, registry_for
