@@ -89,11 +89,11 @@ def send(calls: list[Call], spec: ApiSpec, policy: Policy, *, mode: str, timeout
                 warnings += _response_problems(call, spec, request, response, content)
             last = _json(content)
             outputs.append(content.decode(errors="replace"))
-    columns, rows = _table(last, policy.max_rows)
+    columns, rows, count = _table(last, policy.preview_rows)
     return DryRun(error is None, "http", mode, columns=columns, rows=rows,
-                  row_count=len(rows) if columns or last == [] else None,
+                  row_count=count if columns or last == [] else None,
                   capped=capped, error=error, effects=effects, warnings=warnings,
-                  output="\n".join(outputs)[:OUTPUT_CHARS] or None, elapsed_ms=(time.perf_counter() - t0) * 1000)
+                  output=None if columns else "\n".join(outputs)[:OUTPUT_CHARS] or None, elapsed_ms=(time.perf_counter() - t0) * 1000)
 
 
 def _read_capped(response: Any, cap: int) -> tuple[bytes, bool]:
@@ -131,12 +131,13 @@ def _json(content: bytes) -> Any:
         return None
 
 
-def _table(value: Any, max_rows: int) -> tuple[list[str], list[list[Any]]]:
-    """A JSON response as rows when it is a list of objects (or one object), for a person to scan."""
+def _table(value: Any, max_rows: int) -> tuple[list[str], list[list[Any]], int]:
+    """A JSON response as rows when it is a list of objects (or one object), the first ``max_rows`` of them for a
+    person to scan, and how many there are."""
     items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
     if not items or not all(isinstance(x, dict) for x in items):
-        return [], []
+        return [], [], len(items)
     columns = list(dict.fromkeys(k for x in items for k in x))
     rows = [[x.get(c) if not isinstance(x.get(c), (dict, list)) else json.dumps(x.get(c)) for c in columns]
             for x in items[:max_rows]]
-    return columns, rows
+    return columns, rows, len(items)
