@@ -191,7 +191,8 @@ def test_a_read_runs_for_real_without_asking(source):
     c = compiler()
     result = c.run(call("getOncall", team="payments"), schema=source, target="api")
     executed = c.execute(result, schema=source)
-    assert executed.approved_by == "policy" and json.loads(executed.outcome.output)["team"] == "payments"
+    outcome = executed.outcome
+    assert executed.approved_by == "policy" and dict(zip(outcome.columns, outcome.rows[0]))["team"] == "payments"
 
 
 # ------------------------------------------------------------------ sources without a service

@@ -39,6 +39,13 @@ _BUILTIN = {
     "splunk-security": "nl2q.targets.spl.security_content:SecurityContent",
     "prometheus-alerts": "nl2q.targets.config.prometheus_suite:PrometheusAlerts",
     "kubernetes-manifests": "nl2q.targets.config.kubernetes_suite:KubernetesManifests",
+    "bfcl-simple": "nl2q.targets.api.bfcl:BfclSimple",
+    "bfcl-multiple": "nl2q.targets.api.bfcl:BfclMultiple",
+    "bfcl-parallel": "nl2q.targets.api.bfcl:BfclParallel",
+    "bfcl-parallel-multiple": "nl2q.targets.api.bfcl:BfclParallelMultiple",
+    "bfcl-live": "nl2q.targets.api.bfcl:BfclLive",
+    "bfcl-irrelevance": "nl2q.targets.api.bfcl:BfclIrrelevance",
+    "gorilla-apibench": "nl2q.targets.api.gorilla:GorillaApiBench",
 }
 
 

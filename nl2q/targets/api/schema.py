@@ -20,7 +20,7 @@ from ...errors import Nl2qError
 Schema = dict[str, Any]
 DOC_ID = "urn:nl2q:api"  # the source document's id: parameter schemas refer into it
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,127}$")
 FETCH_TIMEOUT_S = 10.0
 MAX_SPEC_BYTES = 20_000_000
 
@@ -270,7 +270,7 @@ def functions_spec(definitions: Iterable[Any], title: str = "functions") -> ApiS
         name = d["name"]
         if not NAME.match(name):
             raise Nl2qError(f"function name {name!r} is not a name a call can use",
-                            "names are letters, digits and _ . - / (at most 128), starting with a letter or _")
+                            "names are letters, digits and _ . - / (at most 128), starting with a letter, digit or _")
         if name in ops:
             raise Nl2qError(f"function {name!r} is defined twice", "give each function one definition")
         schema = function_schema(d.get("parameters") or {"type": "object", "properties": {}})
@@ -279,8 +279,6 @@ def functions_spec(definitions: Iterable[Any], title: str = "functions") -> ApiS
                        for n, s in (schema.get("properties") or {}).items())
         ops[name] = Operation(name, "", _one_line(d.get("description", "")), params,
                               extra={k: v for k, v in d.items() if k.startswith("x-")})
-    if not ops:
-        raise Nl2qError("no function definitions were given", "pass at least one {'name': ..., 'parameters': ...}")
     document = {"$id": DOC_ID}
     return ApiSpec("functions", title, ops, document)
 
@@ -312,7 +310,19 @@ def function_schema(node: Any) -> Any:
             out["required"] = [r for r in out["required"] if r in props] if props else out["required"]
     if out.get("type") == "array" and "items" in out and not isinstance(out["items"], dict):
         out.pop("items")
+    if isinstance(out.get("enum"), list) and "type" in out and not all(_is(v, out["type"]) for v in out["enum"]):
+        if out["type"] == "array":  # an enum of the items' values written on the list
+            out["items"] = {**out.get("items", {}), "enum": out.pop("enum")}
+            out["items"].pop("type", None)
+        else:  # "1" and "dontcare" for an integer: the values say what is meant, not the type
+            out.pop("type")
     return out
+
+
+def _is(value: Any, kind: str) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator.TYPE_CHECKER.is_type(value, kind)
 
 
 def _values(schema: Any) -> str:
