@@ -13,6 +13,11 @@
 - ``prometheus-alerts``: awesome-prometheus-alerts, name and description -> rule file: valid (schema, PromQL,
   promtool check rules) and whether the rule fires on the same synthetic series as the gold (promtool test
   rules); run with ``--suites prometheus-alerts --limit 100 --configs raw,constrained,repair``.
+- ``bfcl-*``: the Berkeley Function Calling Leaderboard's single-turn categories, scored with BFCL's AST
+  checker (``bfcl-live`` holds the four live categories, ``bfcl-irrelevance`` both irrelevance ones, where
+  the right answer is no call); ``gorilla-apibench``: APIBench's three hubs, AST match and hallucination
+  rate. Run with ``--suites bfcl-simple,bfcl-multiple,bfcl-parallel,bfcl-parallel-multiple,bfcl-live,
+  bfcl-irrelevance,gorilla-apibench --limit 100 --configs raw,constrained,repair``.
 
 Each suite writes ``eval/results/<suite>/``: ``summary.json``, ``report.md`` and the charts are
 committed; ``results.jsonl`` (one row per item and configuration, with the benchmark's questions and
@@ -39,7 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results"
 SUITES = {"spider-dev": "spider-dev", "text2cypher": "text2cypher:movies,northwind",
           "intercode-alfa": "intercode-alfa", "intercode-bash": "intercode-bash", "nl2bash": "nl2bash",
-          "splunk-security": "splunk-security", "prometheus-alerts": "prometheus-alerts"}
+          "splunk-security": "splunk-security", "prometheus-alerts": "prometheus-alerts",
+          "bfcl-simple": "bfcl-simple", "bfcl-multiple": "bfcl-multiple", "bfcl-parallel": "bfcl-parallel",
+          "bfcl-parallel-multiple": "bfcl-parallel-multiple", "bfcl-live": "bfcl-live",
+          "bfcl-irrelevance": "bfcl-irrelevance", "gorilla-apibench": "gorilla-apibench"}
 GRAPHS = ("movies", "northwind")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"

@@ -86,10 +86,20 @@ def test_values_types_and_required_parameters_are_checked(bound):
 
 
 def test_the_answer_must_be_a_list_of_calls(bound):
-    single = json.dumps({"operation": "listHosts", "parameters": {}})
-    d = bound.check(single, Policy()).diagnostics[0]
-    assert d.code == "api.shape" and "[ ]" in d.hint
+    d = bound.check(json.dumps({"hosts": "all"}), Policy()).diagnostics[0]
+    assert d.code == "api.shape" and "JSON array of calls" in d.hint
+    single = bound.check(json.dumps({"operation": "listHosts", "parameters": {}}), Policy())
+    assert single.rewritten is not None and single.rewritten.startswith("[{")
     assert codes('[{"operation": "listHosts", "parameters": {}', bound) == ["syntax.document"]
+
+
+def test_a_single_call_without_its_list_is_read_as_a_list_of_one(source):
+    single = json.dumps({"operation": "listHosts", "parameters": {"limit": 2}})
+    result = compiler().run(single, schema=source, target="api")
+    assert result.valid and json.loads(result.query) == [json.loads(single)]
+    assert [d.code for d in result.diagnostics] == ["api.wrapped"]
+    bad = compiler().run(json.dumps({"operation": "listHosts", "parameters": {"limit": 0}}), schema=source, target="api")
+    assert not bad.valid and "schema.value" in [d.code for d in bad.diagnostics]
 
 
 def test_openapi_core_validates_the_request_as_it_would_be_sent(bound):

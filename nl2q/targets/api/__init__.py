@@ -137,6 +137,11 @@ class ApiBound(Bound):
 
     def check(self, text: str, policy: Policy) -> Checked:
         result = self._check(text, policy)
+        if [d.code for d in result.diagnostics] == ["api.shape"] and result.single:
+            wrapped = f"[{text.strip()}]"
+            note = Diagnostic("api.wrapped", "one call was written without the list around it: it was read as a "
+                              "list of one call", severity="info", hint="write [ ] around the calls")
+            return Checked([note], self._check(wrapped, policy).writes, rewritten=wrapped)
         return Checked(list(result.diagnostics), result.writes)
 
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:

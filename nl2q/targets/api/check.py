@@ -40,6 +40,7 @@ class CallCheck:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     writes: bool = False
+    single: bool = False  # the text is one call object, not a list of calls
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,7 @@ def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, policy: Policy, v
     doc, problems = parse_calls(text, spec)
     if doc is None:
         out.diagnostics = problems
+        out.single = [d.code for d in problems] == ["api.shape"] and _one_call(text)
         return out
     if len(doc.data) > profile.max_calls:
         out.diagnostics.append(_at(doc, (), "api.too_many_calls", f"{len(doc.data)} calls; at most {profile.max_calls} "
@@ -90,6 +92,14 @@ def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, policy: Policy, v
         out.diagnostics += request_diagnostics(doc, out.calls, spec)
     out.diagnostics += policy_diagnostics(doc, out, spec, profile, policy)
     return out
+
+
+def _one_call(text: str) -> bool:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("operation"), str)
 
 
 def _operation(doc: Document, i: int, item: Any, spec: ApiSpec, diags: list[Diagnostic]) -> Operation | None:
