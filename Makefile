@@ -12,11 +12,19 @@ BWRAP := /usr/bin/bwrap
 # server the metric-name tests read /api/v1/metadata from (run on 127.0.0.1 by the tests, offline)
 PROMTOOL := /usr/bin/promtool
 QUESTION ?= List the hostname and datacenter of every host.
+API_QUESTION ?= Show the critical alerts that are still active
+API_PORT ?= 8766
 
-.PHONY: demo test bench clean llama-server
+.PHONY: demo demo-api test bench clean llama-server
 
 demo: .venv/.installed $(PROMTOOL) fixtures/ops.duckdb fixtures/ops_kg fixtures/ops_workdir fixtures/loghub.duckdb
 	.venv/bin/nl2q ask "$(QUESTION)" --db fixtures/ops.duckdb
+
+# the API target on the fixture ops API (fixtures/ops_api.py), served on 127.0.0.1 for the length of one question
+demo-api: .venv/.installed
+	$(PY) fixtures/ops_api.py serve --port $(API_PORT) & pid=$$!; trap "kill $$pid" EXIT; \
+	  $(PY) fixtures/ops_api.py wait http://127.0.0.1:$(API_PORT) && \
+	  .venv/bin/nl2q ask "$(API_QUESTION)" --api http://127.0.0.1:$(API_PORT)/openapi.json --live yes
 
 test: .venv/.installed $(LLAMA_SERVER) $(CHROMIUM) $(BWRAP) $(PROMTOOL)
 	$(PY) -m pytest -q

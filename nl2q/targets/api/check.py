@@ -254,6 +254,3 @@ def _at(doc: Document, path: tuple[Any, ...], code: str, message: str, hint: str
 def _clip(text: str, n: int = 120) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)

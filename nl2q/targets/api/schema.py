@@ -342,9 +342,6 @@ def _one_line(text: Any) -> str:
     return " ".join(str(text or "").split())
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
 
 # ------------------------------------------------------------------ relevance
 
