@@ -88,9 +88,10 @@ def render_approval(request: Approval) -> str:
     lines = ["", f"About to run for real in {request.where or 'the bound source'}:", "", request.text, "",
              f"risk tier: {request.tier.replace('_', ' ')} ({'; '.join(request.reasons) or 'no reason given'})"]
     if request.dry_run is not None:
-        lines += ["", "in the sandboxed dry run it did this:"] + render_outcome(request.dry_run)
+        lines += ["", f"in the dry run ({request.dry_run.mode} on {request.dry_run.engine}) it did this:"]
+        lines += render_outcome(request.dry_run)
         if not request.dry_run.effects:
-            lines.append("  (no files created, changed or deleted)")
+            lines.append("  (no effects: nothing created, changed or deleted)")
     return "\n".join(lines)
 
 

@@ -154,7 +154,7 @@ class Compiler:
         if request.required:
             tier = request.tier.replace("_", " ")
             if approve is None:
-                raise NotApproved(f"the {bound.spec.noun} is {tier} ({'; '.join(request.reasons)}) and needs a "
+                raise NotApproved(f"the {bound.spec.noun} is in risk tier '{tier}' ({'; '.join(request.reasons)}) and needs a "
                                   "person's approval", "pass approve=callback, or confirm it in `nl2q ask --run`")
             if approve(request) is not True:
                 raise NotApproved(f"the {tier} {bound.spec.noun} was not approved: nothing ran")

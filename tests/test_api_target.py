@@ -289,3 +289,18 @@ def test_bad_sources_get_clear_errors(tmp_path):
         target.bind("http://127.0.0.1:9/openapi.json")
     with pytest.raises(Nl2qError, match="unknown API source key 'base_ur'"):
         target.bind({"api": FUNCTIONS, "base_ur": "x"})
+
+
+def test_values_cannot_smuggle_headers_or_leave_their_path_segment():
+    spec = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "servers": [{"url": "http://t.test"}],
+            "paths": {"/x/{id}": {"get": {"operationId": "getX", "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Trace", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "ok"}}}}}}
+    c = compiler()
+    smuggled = c.run(json.dumps([{"operation": "getX", "parameters": {"id": "a", "X-Trace": "a\r\nHost: evil"}}]),
+                     schema=spec, target="api")
+    assert not smuggled.valid and smuggled.errors[0].code == "policy.header_injection"
+    assert smuggled.renderings == {} and smuggled.dry_run is None
+    escaped = c.run(call("getX", id="../../admin"), schema=spec, target="api")
+    assert escaped.valid and escaped.renderings["http"].startswith("GET /x/..%2F..%2Fadmin HTTP/1.1")

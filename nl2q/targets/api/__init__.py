@@ -182,7 +182,7 @@ class ApiBound(Bound):
         from .request import renderings
 
         result = self._check(text, Policy(allow_writes=True))
-        if result.ok or result.calls:
+        if result.ok and result.calls:  # valid but for who may run it: a refused write is shown as what it would send
             return renderings(result.calls, self.api)
         doc, _ = parse_calls(text, self.api)
         return {} if doc is None or doc.data else renderings([], self.api)
@@ -206,8 +206,13 @@ class ApiTarget(Target):
     profile_type = ApiProfile
 
     def bind(self, source: Any, dialect: str | None = None) -> Bound:
+        from ...errors import require
+
+        require("httpx", "api", "the api target")
         src = ApiSource.of(source)
         api = load_spec(src.api, src.base_url)
+        if api.kind == "openapi":
+            require("openapi_core", "api", "OpenAPI request validation")
         profile = self.profile(dialect or ("openapi" if api.kind == "openapi" else "functions"))
         if src.live and not api.base_url:
             raise Nl2qError("a live dry run needs a base URL the document does not give", "pass base_url")

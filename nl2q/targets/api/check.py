@@ -89,7 +89,9 @@ def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, policy: Policy, v
         assert op is not None
         out.calls.append(Call(op, dict(item.get("parameters") or {}), item.get("body"), "body" in item, i))
     if spec.kind == "openapi":
-        out.diagnostics += request_diagnostics(doc, out.calls, spec)
+        out.diagnostics += header_diagnostics(doc, out.calls)
+        if out.ok:
+            out.diagnostics += request_diagnostics(doc, out.calls, spec)
     out.diagnostics += policy_diagnostics(doc, out, spec, profile, policy)
     return out
 
@@ -170,6 +172,20 @@ def request_diagnostics(doc: Document, calls: list[Call], spec: ApiSpec) -> list
         result = validator(spec).unmarshal_request(openapi_core_request(request))
         for error in result.errors:
             found += _request_error(doc, call, error)
+    return found
+
+
+def header_diagnostics(doc: Document, calls: list[Call]) -> list[Diagnostic]:
+    """A header or cookie value holding a control character: a CR/LF would start a header of its own."""
+    found = []
+    for call in calls:
+        for p in call.operation.parameters:
+            value = call.parameters.get(p.name)
+            if p.location in ("header", "cookie") and isinstance(value, str) \
+                    and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+                found.append(_at(doc, (call.index, "parameters", p.name), "policy.header_injection",
+                                 f"the {p.location} `{p.name}` holds a control character (a line break would start "
+                                 "another header)", "write the value on one line, without control characters"))
     return found
 
 

@@ -8,7 +8,6 @@ into the source document, so the decoder's constraint and the checker read the s
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
