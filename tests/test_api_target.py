@@ -304,3 +304,26 @@ def test_values_cannot_smuggle_headers_or_leave_their_path_segment():
     assert smuggled.renderings == {} and smuggled.dry_run is None
     escaped = c.run(call("getX", id="../../admin"), schema=spec, target="api")
     assert escaped.valid and escaped.renderings["http"].startswith("GET /x/..%2F..%2Fadmin HTTP/1.1")
+
+
+def test_a_call_repeated_exactly_is_an_error_a_different_one_is_not():
+    bound = get_target("api").bind(FUNCTIONS)
+    twice = '[{"operation": "math.hypot", "parameters": {"x": 3, "y": 4}}, ' \
+            '{"operation": "math.hypot", "parameters": {"y": 4, "x": 3}}]'
+    d = [d for d in bound.check(twice, Policy()).diagnostics if d.is_error]
+    assert [x.code for x in d] == ["api.duplicate_call"] and twice[d[0].start:].startswith('{"operation": "math.hypot", "parameters": {"y"')
+    assert codes('[{"operation": "math.hypot", "parameters": {"x": 3, "y": 4}}, '
+                 '{"operation": "math.hypot", "parameters": {"x": 5, "y": 12}}]', bound) == []
+
+
+def test_free_strings_are_generated_without_json_structure_characters():
+    from nl2q.targets.api.grammar import generation_schema
+
+    bound = get_target("api").bind(FUNCTIONS)
+    schema = generation_schema(bound.api, bound.api.operations.values(), bound.dialect)
+    route = next(b for b in schema["items"]["anyOf"] if b["properties"]["operation"]["const"] == "geo.route")
+    pattern = route["properties"]["parameters"]["properties"]["stops"]["items"]["pattern"]
+    import re
+
+    assert re.fullmatch(pattern, "Lisbon, Portugal (PT) #1") and not re.fullmatch(pattern, 'a"}]')
+    assert codes('[{"operation": "geo.route", "parameters": {"stops": ["a {b}"]}}]', bound) == []  # a person may

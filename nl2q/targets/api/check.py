@@ -85,9 +85,18 @@ def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, policy: Policy, v
     out.diagnostics += validators.validate(doc, ops)
     if not out.ok:
         return out
+    seen: dict[str, int] = {}
     for i, (op, item) in enumerate(zip(ops, doc.data)):
         assert op is not None
         out.calls.append(Call(op, dict(item.get("parameters") or {}), item.get("body"), "body" in item, i))
+        key = json.dumps([op.name, item.get("parameters") or {}, item.get("body")], sort_keys=True)
+        if key in seen:
+            out.diagnostics.append(_at(doc, (i,), "api.duplicate_call", f"call {i + 1} repeats call {seen[key] + 1} "
+                                       "exactly", "drop the repeated call, or give it the arguments it was meant to "
+                                                  "have"))
+        seen.setdefault(key, i)
+    if not out.ok:
+        return out
     if spec.kind == "openapi":
         out.diagnostics += header_diagnostics(doc, out.calls)
         if out.ok:

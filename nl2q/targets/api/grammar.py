@@ -54,7 +54,8 @@ def loaded(spec: ApiSpec, schema: Schema) -> LoadedSchema:
 
 def generation_schema(spec: ApiSpec, ops: Iterable[Operation], profile: ApiProfile) -> Schema:
     """The call list the decoder is held to: references bundled in, strings and lists bounded, objects closed."""
-    limits = Limits(max_string=profile.max_string_length or None, max_items=profile.max_items or None)
+    limits = Limits(max_string=profile.max_string_length or None, max_items=profile.max_items or None,
+                    text=profile.text_pattern or None)
     bundled = bundle(loaded(spec, calls_schema(ops, profile.max_calls, generation=True)))
     return for_generation(bundled, order=KEY_ORDER, limits=limits)
 

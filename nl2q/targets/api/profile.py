@@ -15,6 +15,9 @@ class ApiProfile(Profile):
     # what the decoder is held to beyond the parameter schemas (a small model loops in open strings and lists)
     max_string_length: int = 120
     max_items: int = 16
+    # a free string argument: visible characters without JSON's brackets, braces, quotes and backslash, which an
+    # argument's text rarely holds and a small model writes when it loses track of where the string ends
+    text_pattern: str = "^[ !#-Z^-z|~\u00C0-\u024F]*$"
     # HTTP methods that only read; every other method changes state and needs allow_writes
     safe_methods: tuple[str, ...] = ("GET", "HEAD", "OPTIONS")
     # methods that destroy state: a call with one needs a person's approval even under allow_writes

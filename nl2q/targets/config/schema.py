@@ -229,6 +229,7 @@ class Limits:
     non_empty: frozenset[str] = frozenset()  # ``Owner.name`` lists and maps written with at least one entry
     closed: bool = True  # objects with properties take no others (off inside allOf parts, which others extend)
     max_items: int | None = None  # maxItems of a list the schema leaves unbounded
+    text: str | None = None  # the pattern of a free string (default VISIBLE)
 
 
 def for_generation(schema: Schema, *, drop: frozenset[str] = frozenset(), require: Mapping[str, Any] | None = None,
@@ -357,7 +358,7 @@ def _bound(node: Schema, qualified: str, name: str, limits: Limits) -> None:
             node["maxLength"] = limits.max_string
         pattern = node.get("pattern")
         if pattern is None and "format" not in node:
-            node["pattern"] = VISIBLE
+            node["pattern"] = limits.text or VISIBLE
         elif pattern is not None and not (pattern.startswith("^") and pattern.endswith("$")):
             node["pattern"] = f"^[ -~]*(?:{pattern})[ -~]*$"  # unanchored: whatever surrounds it stays visible
     if limits.max_items and "array" in _types(node) and "maxItems" not in node:
