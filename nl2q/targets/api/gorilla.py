@@ -40,7 +40,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ...evaluate.benchmarks import ENV_VAR, BenchmarksMissing
 from ...evaluate.compare import Execution
@@ -75,9 +75,9 @@ class Call:
     text: str
 
 
-def _close(text: str, start: int) -> int | None:
-    """Index just past the parenthesis closing the one before ``start`` (strings and brackets skipped), or None."""
-    depth, quote, i = 1, "", start
+def _structure(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, char, depth)`` of each character outside string literals, with the bracket depth after it."""
+    depth, quote, i = 0, "", start
     while i < len(text):
         c = text[i]
         if quote:
@@ -87,37 +87,21 @@ def _close(text: str, start: int) -> int | None:
                 quote = ""
         elif c in "'\"":
             quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
+        else:
+            depth += 1 if c in "([{" else -1 if c in ")]}" else 0
+            yield i, c, depth
         i += 1
-    return None
+
+
+def _close(text: str, start: int) -> int | None:
+    """Index just past the parenthesis closing the one before ``start`` (strings and brackets skipped), or None."""
+    return next((i + 1 for i, c, depth in _structure(text, start) if c in ")]}" and depth == -1), None)
 
 
 def _split(inner: str) -> tuple[str, ...]:
     """Top-level, comma-separated arguments of an argument list's inside (empty ones dropped)."""
-    parts, depth, quote, last, i = [], 0, "", 0, 0
-    while i < len(inner):
-        c = inner[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(inner[last:i])
-            last = i + 1
-        i += 1
-    parts.append(inner[last:])
+    cuts = [i for i, c, depth in _structure(inner) if c == "," and depth == 0]
+    parts = [inner[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(inner)])]
     return tuple(p.strip() for p in parts if p.strip())
 
 
