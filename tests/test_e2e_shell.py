@@ -32,6 +32,9 @@ def test_every_round_parses_names_real_commands_and_is_classified(default_model,
     r = compiler.compile(question, schema=workdir, target="shell", max_repairs=1)
     for rnd in r.rounds:
         assert rnd.constrained and rnd.query
+        if any(d.code == "decode.truncated" for d in rnd.diagnostics):  # cut off by the token limit: said, not used
+            assert r.query != rnd.query or not r.valid
+            continue
         assert syntax_errors(rnd.query) == [], rnd.query
         assert not [d for d in rnd.diagnostics if d.code in ("schema.unknown_command",) or d.code.startswith("syntax.")]
     tiers = [d.code for d in r.diagnostics if d.code.startswith("risk.")]
