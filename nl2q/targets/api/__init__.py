@@ -112,11 +112,12 @@ class ApiBound(Bound):
                                     hint="name the operation (or its words) in the question if the one you need "
                                          "was left out"))
         key = tuple(op.name for op in kept)
-        if key not in self._narrowed:
+        found = self._narrowed.get(key)
+        if found is None:  # threads may race to build one: each gets a correct bound, one is kept
             if len(self._narrowed) > 256:
                 self._narrowed.clear()
-            self._narrowed[key] = ApiBound(self._target, self.api, self.dialect, self.source, kept, notes)
-        return self._narrowed[key]
+            found = self._narrowed[key] = ApiBound(self._target, self.api, self.dialect, self.source, kept, notes)
+        return found
 
     # ------------------------------------------------------------------ the pipeline's interface
 
@@ -129,11 +130,12 @@ class ApiBound(Bound):
         from .check import check_calls
 
         key = (text, policy)
-        if key not in self._checks:
+        found = self._checks.get(key)
+        if found is None:
             if len(self._checks) > 64:
                 self._checks.clear()
-            self._checks[key] = check_calls(text, self.api, self.dialect, policy, self._validators)
-        return self._checks[key]
+            found = self._checks[key] = check_calls(text, self.api, self.dialect, policy, self._validators)
+        return found
 
     def check(self, text: str, policy: Policy) -> Checked:
         result = self._check(text, policy)

@@ -160,12 +160,13 @@ class Validators:
         if not ops:
             return []
         key = tuple(op.name if op else None for op in ops)
-        if key not in self._schemas:
+        schema = self._schemas.get(key)
+        if schema is None:
             if len(self._schemas) > 256:
                 self._schemas.clear()
-            self._schemas[key] = {"type": "array", "items": False,
-                                  "prefixItems": [call_schema(op) if op else {} for op in ops]}
-        return validate(doc, self._schemas[key], registry=self.registry)
+            schema = self._schemas[key] = {"type": "array", "items": False,
+                                           "prefixItems": [call_schema(op) if op else {} for op in ops]}
+        return validate(doc, schema, registry=self.registry)
 
 
 # ------------------------------------------------------------------ against the spec (openapi-core)

@@ -62,21 +62,18 @@ def _text(value: Any) -> str:
 
 def validator(spec: ApiSpec) -> Any:
     """openapi-core's ``OpenAPI`` of the spec, built once per spec (it reads the whole document)."""
-    found = _VALIDATORS.get(id(spec))
-    if found is None or found[0] is not spec:
-        from openapi_core import Config, OpenAPI
-
-        assert spec.openapi is not None
-        document = spec.openapi if spec.openapi.get("servers") else {**spec.openapi, "servers": [
-            {"url": base_url(spec)}]}
-        if spec.base_url and spec.base_url not in [s.get("url") for s in document["servers"]]:
-            document = {**document, "servers": [{"url": spec.base_url}, *document["servers"]]}
-        found = (spec, OpenAPI.from_dict(document, config=Config(spec_validator_cls=None)))
-        _VALIDATORS[id(spec)] = found
-    return found[1]
+    return spec.validator
 
 
-_VALIDATORS: dict[int, tuple[ApiSpec, Any]] = {}
+def openapi_core_of(spec: ApiSpec) -> Any:
+    from openapi_core import Config, OpenAPI
+
+    assert spec.openapi is not None
+    servers = [s.get("url") for s in spec.openapi.get("servers") or []]
+    first = [spec.base_url] if spec.base_url and spec.base_url not in servers else []
+    document = {**spec.openapi, "servers": [{"url": u} for u in first] + (spec.openapi.get("servers") or [])
+                or [{"url": base_url(spec)}]}
+    return OpenAPI.from_dict(document, config=Config(spec_validator_cls=None))
 
 
 def openapi_core_request(request: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 from urllib.parse import urljoin, urlsplit
@@ -88,6 +89,13 @@ class ApiSpec:
 
     def __len__(self) -> int:
         return len(self.operations)
+
+    @cached_property
+    def validator(self) -> Any:
+        """openapi-core's reader of the document (OpenAPI sources), built on first use and kept with the spec."""
+        from .request import openapi_core_of
+
+        return openapi_core_of(self)
 
 
 # ------------------------------------------------------------------ reading a source
