@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from nl2q import Compiler, NotApproved, Policy, Stages
+from nl2q import Compiler, NotApproved, Policy
 from nl2q.targets.shell.sandbox import sandbox_available
 from nl2q.targets.shell.syntax import syntax_errors
 

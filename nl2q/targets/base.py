@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
-from ..errors import DialectError
+from ..errors import DialectError, Nl2qError
 from ..policy import Policy
 from ..profile import Profile, load_profile
 from ..resources import data_dir
@@ -69,6 +69,17 @@ class Conformance:
     # a dialect whose sources differ (a config family): its own random source for the property test
     random_sources: Mapping[str, Callable[[random.Random], Any]] = field(default_factory=dict)
     policy: Policy = Policy()  # the policy ``writes`` are refused under (configs: a strict one)
+
+
+def known_keys(source: Mapping[str, Any], fields: Any, noun: str) -> None:
+    """Refuse a source mapping with a key ``fields`` (a dataclass's) does not name, with the closest one."""
+    from ..check import suggestion
+
+    known = set(fields)
+    unknown = sorted(set(source) - known)
+    if unknown:
+        raise Nl2qError(f"unknown {noun} source key {unknown[0]!r}", suggestion(unknown[0], known, "key")
+                           or f"known keys: {', '.join(sorted(known))}")
 
 
 @dataclass

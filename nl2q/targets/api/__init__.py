@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from ...errors import Nl2qError
 from ...policy import Policy
 from ...types import Approval, Constraint, Diagnostic, DryRun
-from ..base import Bound, Checked, Conformance, Target, TargetSpec
+from ..base import Bound, Checked, Conformance, Target, TargetSpec, known_keys
 from .profile import ApiProfile
 from .schema import ApiSpec, Operation, load_spec
 
@@ -44,14 +44,7 @@ class ApiSource:
         if isinstance(source, ApiSource):
             return source
         if isinstance(source, Mapping) and "api" in source:
-            known = set(cls.__dataclass_fields__)
-            unknown = set(source) - known
-            if unknown:
-                from ...check import suggestion
-
-                name = sorted(unknown)[0]
-                raise Nl2qError(f"unknown API source key {name!r}", suggestion(name, known, "key")
-                                or f"known keys: {', '.join(sorted(known))}")
+            known_keys(source, cls.__dataclass_fields__, "API")
             live = source.get("live", False)
             return cls(source["api"], source.get("base_url") or None,
                        live if isinstance(live, bool) else str(live).lower() in _TRUE)

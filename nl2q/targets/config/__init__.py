@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from ...errors import Nl2qError
 from ...policy import Policy
 from ...types import Constraint, Diagnostic, DryRun
-from ..base import Bound, Checked, Conformance, Target, TargetSpec
+from ..base import Bound, Checked, Conformance, Target, TargetSpec, known_keys
 from .kinds import Compose, ConfigKind, JsonSchemaDocument, KubernetesResource, PrometheusRules, json_constraint
 from .profile import ConfigProfile
 
@@ -58,14 +58,7 @@ class ConfigSource:
         if isinstance(source, ConfigSource):
             return source
         if isinstance(source, Mapping):
-            known = set(cls.__dataclass_fields__)
-            unknown = set(source) - known
-            if unknown:
-                from ...check import suggestion
-
-                name = sorted(unknown)[0]
-                raise Nl2qError(f"unknown config source key {name!r}", suggestion(name, known, "key")
-                                or f"known keys: {', '.join(sorted(known))}")
+            known_keys(source, cls.__dataclass_fields__, "config")
             return cls(**dict(source))
         if isinstance(source, Path) or isinstance(source, str) and re.search(r"\.(json|ya?ml)(#\w+)?$", source):
             path, _, component = str(source).partition("#")
