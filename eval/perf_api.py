@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from timing import median, ms  # noqa: E402
+from timing import Figures, median, ms  # noqa: E402
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -71,11 +71,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
-    figures: dict[str, Any] = {}
-
-    def report(name: str, value: Any, unit: str, note: str = "") -> None:
-        figures[name] = value
-        print(f"{name:44} {value:>10} {unit:3} {note}")
+    figures = Figures(44)
+    report = figures.report
 
     from nl2q.policy import Policy
     from nl2q.targets import get_target
@@ -98,6 +95,11 @@ def main() -> int:
         cut = bound.for_question(question)
         report(f"ops{n}_cut_ms", round(ms(lambda: target.bind(document).for_question(question).constraint), 3), "ms",
                f"rank {n} operations, build the constraint of the {len(cut.ops)} kept")
+        from nl2q.targets.api.schema import relevant
+
+        report(f"ops{n}_rank_ms_median", median([ms(lambda: relevant(bound.api, question, 24))
+                                                 for _ in range(args.repeats)]), "ms",
+               "rank the operations for one more question (the spec's word counts kept)")
         report(f"ops{n}_full_constraint_ms", round(ms(lambda: target.bind(document).constraint), 3), "ms",
                f"the constraint of all {n} operations")
         report(f"ops{n}_full_constraint_kb", round(len(bound.constraint.text) / 1024, 1), "KB", "")
@@ -130,18 +132,17 @@ def main() -> int:
                    "a real GET on the fixture ops API, its response validated against the spec")
         finally:
             stop(proc)
-    print(json.dumps(figures))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    figures.finish(args.json)
     return 0
 
 
 def _fresh_check(bound: Any, text: str) -> Any:
-    """A check that does not hit the bound's memo of checked texts."""
+    """A check that does not hit the bound's memo of checked texts: the policy-free part and the policy's."""
     from nl2q.policy import Policy
-    from nl2q.targets.api.check import check_calls
+    from nl2q.targets.api.check import check_calls, policy_diagnostics
 
-    return check_calls(text, bound.api, bound.dialect, Policy(), bound._validators)
+    checked = check_calls(text, bound.api, bound.dialect, bound._validators)
+    return policy_diagnostics(checked, bound.api, bound.dialect, Policy())
 
 
 if __name__ == "__main__":

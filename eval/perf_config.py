@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from timing import median, ms  # noqa: E402
+from timing import Figures, median, ms  # noqa: E402
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -56,11 +56,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
-    figures: dict[str, Any] = {}
-
-    def report(name: str, value: Any, unit: str, note: str = "") -> None:
-        figures[name] = value
-        print(f"{name:48} {value:>10} {unit:3} {note}")
+    figures = Figures(48)
+    report = figures.report
 
     from nl2q.grammar import validate as llguidance_validate
     from nl2q.policy import Policy
@@ -125,9 +122,7 @@ def main() -> int:
     report("rule_file_dry_run_ms_median", median([ms(lambda: rules.dry_run(rule_text, Policy(), False))
                                                   for _ in range(args.repeats)]), "ms",
            "check rules + synthetic series designed and fired (promtool test rules)")
-    print(json.dumps(figures))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    figures.finish(args.json)
     return 0
 
 

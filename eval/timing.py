@@ -7,6 +7,26 @@ import time
 from typing import Any, Callable
 
 
+class Figures:
+    """The figures of one perf run: each printed as it is measured, then all as one JSON line (and to a file)."""
+
+    def __init__(self, width: int = 48) -> None:
+        self.values: dict[str, Any] = {}
+        self.width = width
+
+    def report(self, name: str, value: Any, unit: str, note: str = "") -> None:
+        self.values[name] = value
+        print(f"{name:{self.width}} {value:>10} {unit:3} {note}")
+
+    def finish(self, path: str | None = None) -> None:
+        import json
+        from pathlib import Path
+
+        print(json.dumps(self.values))
+        if path:
+            Path(path).write_text(json.dumps(self.values, indent=2) + "\n")
+
+
 def median(xs: list[float]) -> float:
     return round(statistics.median(xs), 3)
 

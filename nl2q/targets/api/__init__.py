@@ -57,7 +57,10 @@ class ApiBound(Bound):
     spec = API
 
     def __init__(self, target: "ApiTarget", api: ApiSpec, profile: ApiProfile, source: ApiSource,
-                 ops: tuple[Operation, ...] | None = None, notes: list[Diagnostic] | None = None) -> None:
+                 ops: tuple[Operation, ...] | None = None, notes: list[Diagnostic] | None = None,
+                 parent: "ApiBound | None" = None) -> None:
+        """``parent``: the whole spec's bound, whose validators and checked texts a narrowed bound shares (the
+        output of a cut is checked against the whole spec)."""
         from .check import Validators
 
         self._target = target
@@ -68,8 +71,8 @@ class ApiBound(Bound):
         self.narrowed = ops is not None
         self._notes = notes or []
         self._narrowed: dict[tuple[str, ...], ApiBound] = {}
-        self._validators = Validators(api)
-        self._checks: dict[tuple[str, Policy], Any] = {}
+        self._validators = parent._validators if parent else Validators(api)
+        self._checks: dict[str, Any] = parent._checks if parent else {}
         self.has_data = source.live
 
     @cached_property
@@ -109,7 +112,8 @@ class ApiBound(Bound):
         if found is None:  # threads may race to build one: each gets a correct bound, one is kept
             if len(self._narrowed) > 256:
                 self._narrowed.clear()
-            found = self._narrowed[key] = ApiBound(self._target, self.api, self.dialect, self.source, kept, notes)
+            found = self._narrowed[key] = ApiBound(self._target, self.api, self.dialect, self.source, kept, notes,
+                                                   parent=self)
         return found
 
     # ------------------------------------------------------------------ the pipeline's interface
@@ -119,31 +123,38 @@ class ApiBound(Bound):
 
         return outline(self.ops, self.api.document, self.dialect.description_chars)
 
-    def _check(self, text: str, policy: Policy) -> Any:
+    def _check(self, text: str) -> Any:
+        """The policy-free check of ``text``, once: the check, dry run, approval and rendering of a round share it."""
         from .check import check_calls
 
-        key = (text, policy)
-        found = self._checks.get(key)
+        found = self._checks.get(text)
         if found is None:
             if len(self._checks) > 64:
                 self._checks.clear()
-            found = self._checks[key] = check_calls(text, self.api, self.dialect, policy, self._validators)
+            found = self._checks[text] = check_calls(text, self.api, self.dialect, self._validators)
         return found
 
+    def _policy(self, text: str, policy: Policy) -> tuple[list[Diagnostic], bool]:
+        from .check import policy_diagnostics
+
+        result = self._check(text)
+        return policy_diagnostics(result, self.api, self.dialect, policy) if result.complete else ([], False)
+
     def check(self, text: str, policy: Policy) -> Checked:
-        result = self._check(text, policy)
+        result = self._check(text)
         if [d.code for d in result.diagnostics] == ["api.shape"] and result.single:
             wrapped = f"[{text.strip()}]"
             note = Diagnostic("api.wrapped", "one call was written without the list around it: it was read as a "
                               "list of one call", severity="info", hint="write [ ] around the calls")
-            return Checked([note], self._check(wrapped, policy).writes, rewritten=wrapped)
-        return Checked(list(result.diagnostics), result.writes)
+            return Checked([note], self._policy(wrapped, policy)[1], rewritten=wrapped)
+        found, writes = self._policy(text, policy)
+        return Checked(result.diagnostics + found, writes)
 
     def dry_run(self, text: str, policy: Policy, writes: bool) -> DryRun | None:
         from .check import effect
         from .execute import record, send
 
-        calls = self._check(text, policy).calls
+        calls = self._check(text).calls
         if self.source.live and self.api.kind == "openapi" and calls:
             return send(calls, self.api, policy, mode="run", timeout_s=policy.timeout_s,
                         only=lambda c: effect(c.operation, self.dialect, policy) == "read_only")
@@ -154,7 +165,7 @@ class ApiBound(Bound):
 
         if self.api.kind != "openapi":
             return None
-        calls = self._check(text, policy).calls
+        calls = self._check(text).calls
         tiers = [effect(c.operation, self.dialect, policy) for c in calls]
         tier = "destructive" if "destructive" in tiers else "changes_state" if "changes_state" in tiers else "read_only"
         reasons = tuple(f"{c.label} {'destroys' if t == 'destructive' else 'changes'} state"
@@ -169,18 +180,16 @@ class ApiBound(Bound):
 
         if not self.api.base_url:
             raise Nl2qError("the API document names no server to send calls to", "pass base_url (--base-url URL)")
-        calls = self._check(text, policy).calls
+        calls = self._check(text).calls
         return send(calls, self.api, policy, mode="real", timeout_s=min(policy.run_timeout_s, 30.0))
 
     def renderings(self, text: str) -> dict[str, str]:
-        from .check import parse_calls
         from .request import renderings
 
-        result = self._check(text, Policy(allow_writes=True))
+        result = self._check(text)
         if result.ok and result.calls:  # valid but for who may run it: a refused write is shown as what it would send
             return renderings(result.calls, self.api)
-        doc, _ = parse_calls(text, self.api)
-        return {} if doc is None or doc.data else renderings([], self.api)
+        return renderings([], self.api) if result.doc is not None and result.doc.data == [] else {}
 
     def normalise(self, text: str) -> str:
         try:

@@ -17,7 +17,7 @@ from ...types import Diagnostic
 from ..config.document import Document, DocumentError, Span, load_documents
 from .grammar import call_schema
 from .profile import ApiProfile
-from .schema import ApiSpec, Operation
+from .schema import ApiSpec, Operation, clip
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class Call:
 class CallCheck:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
-    writes: bool = False
     single: bool = False  # the text is one call object, not a list of calls
+    doc: Document | None = None
+    complete: bool = False  # every call was read and checked as a request: the policy applies to them
 
     @property
     def ok(self) -> bool:
@@ -67,9 +68,11 @@ def parse_calls(text: str, spec: ApiSpec) -> tuple[Document | None, list[Diagnos
     return doc, []
 
 
-def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, policy: Policy, validators: "Validators") -> CallCheck:
+def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, validators: "Validators") -> CallCheck:
+    """Everything about a call list that no policy changes (the policy's part is :func:`policy_diagnostics`)."""
     out = CallCheck()
     doc, problems = parse_calls(text, spec)
+    out.doc = doc
     if doc is None:
         out.diagnostics = problems
         out.single = [d.code for d in problems] == ["api.shape"] and _one_call(text)
@@ -101,7 +104,7 @@ def check_calls(text: str, spec: ApiSpec, profile: ApiProfile, policy: Policy, v
         out.diagnostics += header_diagnostics(doc, out.calls)
         if out.ok:
             out.diagnostics += request_diagnostics(doc, out.calls, spec)
-    out.diagnostics += policy_diagnostics(doc, out, spec, profile, policy)
+    out.complete = True
     return out
 
 
@@ -135,7 +138,7 @@ def unknown_operation(doc: Document, path: tuple[Any, ...], name: str, spec: Api
         best = spec.operations[close[0]]
         said = best.summary or best.description
         hint = "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" + \
-            f" ({best.name}: {best.signature}{': ' + _clip(said) if said else ''})"
+            f" ({best.name}: {best.signature}{': ' + clip(said, 120) if said else ''})"
     else:
         names = list(spec.operations)
         hint = "operations: " + ", ".join(f"`{n}`" for n in names[:12]) + (f" and {len(names) - 12} more"
@@ -174,12 +177,12 @@ class Validators:
 
 def request_diagnostics(doc: Document, calls: list[Call], spec: ApiSpec) -> list[Diagnostic]:
     """What openapi-core, the validator OpenAPI services use, says of each request as it would be sent."""
-    from .request import build, openapi_core_request, validator
+    from .request import build, openapi_core_request
 
     found: list[Diagnostic] = []
     for call in calls:
         request = build(call, spec)
-        result = validator(spec).unmarshal_request(openapi_core_request(request))
+        result = spec.validator.unmarshal_request(openapi_core_request(request))
         for error in result.errors:
             found += _request_error(doc, call, error)
     return found
@@ -219,10 +222,14 @@ def _request_error(doc: Document, call: Call, error: Exception) -> list[Diagnost
 # ------------------------------------------------------------------ policy
 
 
-def policy_diagnostics(doc: Document, checked: CallCheck, spec: ApiSpec, profile: ApiProfile,
-                       policy: Policy) -> list[Diagnostic]:
+def policy_diagnostics(checked: CallCheck, spec: ApiSpec, profile: ApiProfile,
+                       policy: Policy) -> tuple[list[Diagnostic], bool]:
+    """What ``policy`` says of a checked call list, and whether it writes."""
     found: list[Diagnostic] = []
+    writes = False
     host = allowed_host(spec, policy)
+    doc = checked.doc
+    assert doc is not None
     for call in checked.calls:
         op = call.operation
         where = (call.index, "operation")
@@ -232,7 +239,7 @@ def policy_diagnostics(doc: Document, checked: CallCheck, spec: ApiSpec, profile
         tier = effect(op, profile, policy)
         if tier == "read_only":
             continue
-        checked.writes = True
+        writes = True
         verb = "destroys" if tier == "destructive" else "changes"
         if not policy.allow_writes:
             found.append(_at(doc, where, "policy.write", f"{call.label} {verb} state; the policy is read-only",
@@ -241,7 +248,7 @@ def policy_diagnostics(doc: Document, checked: CallCheck, spec: ApiSpec, profile
         else:
             found.append(_at(doc, where, "policy.approval", f"{call.label} {verb} state: it runs only once a "
                              "person approves it", "", severity="warning"))
-    return found
+    return found, writes
 
 
 def effect(op: Operation, profile: ApiProfile, policy: Policy) -> str:
@@ -275,8 +282,4 @@ def _at(doc: Document, path: tuple[Any, ...], code: str, message: str, hint: str
     span: Span = doc.span(path)
     return Diagnostic(code, message, severity=severity, line=span.line, col=span.col, start=span.start, end=span.end,
                       hint=hint, stage="policy" if code.startswith("policy.") else "check")  # type: ignore[arg-type]
-
-
-def _clip(text: str, n: int = 120) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 

@@ -15,8 +15,8 @@ from typing import Any, Callable
 from ...policy import Policy
 from ...types import DryRun, Effect
 from .check import Call
-from .request import build, http_text, openapi_core_request, openapi_core_response, python_call, validator
-from .schema import ApiSpec
+from .request import build, http_text, openapi_core_request, openapi_core_response, python_call
+from .schema import ApiSpec, clip
 
 RECORDED = "httpx-mock"
 OUTPUT_CHARS = 4000
@@ -34,7 +34,7 @@ def record(calls: list[Call], spec: ApiSpec) -> DryRun:
     seen: list[tuple[Any, list[str]]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        result = validator(spec).unmarshal_request(openapi_core_request(request))
+        result = spec.validator.unmarshal_request(openapi_core_request(request))
         seen.append((request, [str(e) for e in result.errors]))
         return httpx.Response(202, json={"recorded": True})
 
@@ -109,19 +109,15 @@ def _read_capped(response: Any, cap: int) -> tuple[bytes, bool]:
 
 
 def _response_problems(call: Call, spec: ApiSpec, request: Any, response: Any, content: bytes) -> list[str]:
-    result = validator(spec).unmarshal_response(openapi_core_request(request), openapi_core_response(response, content))
+    result = spec.validator.unmarshal_response(openapi_core_request(request), openapi_core_response(response, content))
     out = []
     for e in result.errors:
         details = [x.message for x in getattr(e.__cause__, "schema_errors", None) or getattr(e, "schema_errors", None)
                    or ()]
-        said = "; ".join(_clip(d, 160) for d in details[:3]) or _clip(str(e), 160)
+        said = "; ".join(clip(d, 160) for d in details[:3]) or clip(str(e), 160)
         out.append(f"the {response.status_code} response to {call.operation.name} does not match the spec's response "
                    f"schema: {said}" + (f" (and {len(details) - 3} more)" if len(details) > 3 else ""))
     return out
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _json(content: bytes) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from .schema import DOC_ID, Operation, Schema
+from .schema import DOC_ID, Operation, Schema, clip
 
 FORMAT = ('Answer with a JSON array of calls, each {"operation": <name>, "parameters": {<name>: <value>, ...}%s}. '
           "Give every required parameter, only values the question states or implies, and one call per thing asked. "
@@ -16,11 +16,11 @@ def outline(ops: Iterable[Operation], document: Schema, chars: int) -> str:
     ops = list(ops)
     lines: list[str] = []
     for op in ops:
-        said = _clip(op.summary or op.description, chars)
+        said = clip(op.summary or op.description, chars)
         lines.append(f"{op.name}: {op.signature if op.http else 'function'}" + (f". {said}" if said else ""))
         for p in op.parameters:
             where = f"{p.location}, " if p.location != "argument" else ""
-            note = f": {_clip(p.description, chars)}" if p.description else ""
+            note = f": {clip(p.description, chars)}" if p.description else ""
             lines.append(f"  {p.name} ({where}{type_text(p.schema, document)}{', required' if p.required else ''})"
                          f"{note}")
         if op.body is not None:
@@ -91,7 +91,3 @@ def _number(value: Any) -> str:
     if value is None:
         return ""
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"

@@ -60,12 +60,8 @@ def _text(value: Any) -> str:
 # ------------------------------------------------------------------ openapi-core
 
 
-def validator(spec: ApiSpec) -> Any:
-    """openapi-core's ``OpenAPI`` of the spec, built once per spec (it reads the whole document)."""
-    return spec.validator
-
-
 def openapi_core_of(spec: ApiSpec) -> Any:
+    """openapi-core's ``OpenAPI`` of the spec, calling the bound base URL (see :attr:`ApiSpec.validator`)."""
     from openapi_core import Config, OpenAPI
 
     assert spec.openapi is not None

@@ -91,6 +91,16 @@ class ApiSpec:
         return len(self.operations)
 
     @cached_property
+    def index(self) -> "_Index":
+        """The operations' words for :func:`relevant`, counted once per spec rather than per question."""
+        from collections import Counter
+
+        counts = [Counter(terms(op.text)) for op in self.operations.values()]
+        lengths = [sum(c.values()) for c in counts]
+        return _Index(counts, lengths, Counter(t for c in counts for t in c),
+                      sum(lengths) / max(len(counts), 1) or 1.0)
+
+    @cached_property
     def validator(self) -> Any:
         """openapi-core's reader of the document (OpenAPI sources), built on first use and kept with the spec."""
         from .request import openapi_core_of
@@ -364,25 +374,34 @@ def terms(text: str) -> list[str]:
             for w in (x.lower() for x in words) if w not in _STOP]
 
 
+@dataclass(frozen=True)
+class _Index:
+    counts: list[Any]  # per operation, a Counter of its terms
+    lengths: list[int]
+    df: Any  # Counter: how many operations hold each term
+    avg: float
+
+
 def relevant(spec: ApiSpec, question: str, k: int) -> list[tuple[Operation, float]]:
     """The ``k`` operations most like ``question`` by BM25 over their names, paths and descriptions, best first
     (ties in the spec's order); scores of 0 share no word with the question."""
     import math
-    from collections import Counter
 
-    docs = [(op, Counter(terms(op.text))) for op in spec.operations.values()]
-    n = len(docs)
-    avg = sum(sum(c.values()) for _, c in docs) / max(n, 1) or 1.0
-    df = Counter(t for _, c in docs for t in c)
+    index = spec.index
+    n = len(index.counts)
     asked = set(terms(question))
     scored = []
-    for i, (op, counts) in enumerate(docs):
-        length = sum(counts.values())
+    for i, (op, counts, length) in enumerate(zip(spec.operations.values(), index.counts, index.lengths)):
         score = 0.0
-        for t in asked & set(counts):
-            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+        for t in asked & counts.keys():
+            idf = math.log(1 + (n - index.df[t] + 0.5) / (index.df[t] + 0.5))
             tf = counts[t]
-            score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / avg))
+            score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / index.avg))
         scored.append((-score, i, op))
     scored.sort()
     return [(op, -s) for s, _, op in scored[:k]]
+
+
+def clip(text: str, n: int) -> str:
+    """``text`` cut to ``n`` characters, an ellipsis saying so."""
+    return text if len(text) <= n else text[: n - 1] + "…"
